@@ -1,0 +1,169 @@
+//! The clap command tree: `run` (shared flags plus every handler's own, each under its heading),
+//! `inspect`, `handlers`; and the shorthand `worldhost app.wasm` = `worldhost run app.wasm`.
+
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, ArgAction, Args as _, Command, value_parser};
+use std::ffi::OsString;
+use worldhost_core::{SharedArgs, handlers};
+
+const SUBCOMMANDS: &[&str] = &["run", "inspect", "handlers", "help"];
+
+/// The whole command line, with every linked handler's flags.
+pub fn command() -> Command {
+    Command::new("worldhost")
+        .about("Runs WebAssembly components: reads the component's WIT world and picks the handler that runs it")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .action(ArgAction::Count)
+                .global(true)
+                .help("Log what worldhost does on stderr (-vv, -vvv for more); RUST_LOG overrides"),
+        )
+        .after_help("`worldhost app.wasm ARGS…` is short for `worldhost run app.wasm ARGS…`.")
+        .subcommand(run_command())
+        .subcommand(inspect_command())
+        .subcommand(
+            Command::new("handlers")
+                .about("List the registered handlers, the world each recognises, and their flags"),
+        )
+}
+
+fn run_command() -> Command {
+    let cmd = Command::new("run").arg(handler_arg()).arg(
+        Arg::new("component")
+            .value_name("COMPONENT")
+            .help("The component (.wasm or .wat), then the arguments given to it")
+            .required(true)
+            .num_args(1..)
+            .trailing_var_arg(true)
+            .allow_hyphen_values(true)
+            .value_parser(value_parser!(OsString)),
+    );
+    let cmd = SharedArgs::augment_args(cmd);
+    let cmd = handlers()
+        .into_iter()
+        .fold(cmd, |cmd, h| h.augment_args(cmd));
+    // Set last: clap's derive turns an `Args` struct's doc comment into the command's about.
+    cmd.about("Run a component with the handler its world calls for")
+        .long_about(None)
+        .override_usage("worldhost run [OPTIONS] <COMPONENT> [ARGS]...")
+}
+
+fn inspect_command() -> Command {
+    Command::new("inspect")
+        .about("Show a component's world, its functions, and the handler that would run it")
+        .arg(handler_arg())
+        .arg(
+            Arg::new("wit")
+                .long("wit")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("json")
+                .help("Print the component's world as WIT"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print the description as JSON, for tools"),
+        )
+        .arg(
+            Arg::new("no-cache")
+                .long("no-cache")
+                .action(ArgAction::SetTrue)
+                .help("Do not use the compilation cache"),
+        )
+        .arg(
+            Arg::new("component")
+                .value_name("COMPONENT")
+                .required(true)
+                .value_parser(value_parser!(std::path::PathBuf))
+                .help("The component (.wasm or .wat)"),
+        )
+}
+
+/// `--handler NAME`: the names come from the registry, so `--help` and clap's error list them.
+fn handler_arg() -> Arg {
+    let names: Vec<&'static str> = handlers().iter().map(|h| h.name()).collect();
+    Arg::new("handler")
+        .long("handler")
+        .value_name("NAME")
+        .value_parser(PossibleValuesParser::new(names))
+        .help("Run with this handler instead of the one the component's world calls for")
+}
+
+/// `worldhost [-v] app.wasm …` → `worldhost [-v] run app.wasm …`: when the first argument that
+/// is not `-v` names no subcommand and is not a help or version flag, `run` is meant.
+pub fn expand_shorthand(mut argv: Vec<OsString>) -> Vec<OsString> {
+    let first = argv
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, a)| !is_verbose_flag(a));
+    if let Some((at, arg)) = first {
+        let arg = arg.to_string_lossy();
+        let is_builtin = SUBCOMMANDS.contains(&arg.as_ref())
+            || matches!(arg.as_ref(), "-h" | "--help" | "-V" | "--version");
+        if !is_builtin {
+            argv.insert(at, "run".into());
+        }
+    }
+    argv
+}
+
+fn is_verbose_flag(arg: &OsString) -> bool {
+    let arg = arg.to_string_lossy();
+    arg == "--verbose"
+        || (arg.len() > 1 && arg.starts_with('-') && arg[1..].chars().all(|c| c == 'v'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: &[&str]) -> Vec<String> {
+        let argv = args.iter().map(OsString::from).collect();
+        expand_shorthand(argv)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn a_component_first_means_run() {
+        assert_eq!(
+            expand(&["wh", "app.wasm", "x"]),
+            ["wh", "run", "app.wasm", "x"]
+        );
+        assert_eq!(
+            expand(&["wh", "-v", "app.wasm"]),
+            ["wh", "-v", "run", "app.wasm"]
+        );
+        assert_eq!(
+            expand(&["wh", "--dir", ".", "a.wasm"]),
+            ["wh", "run", "--dir", ".", "a.wasm"]
+        );
+    }
+
+    #[test]
+    fn subcommands_and_help_are_left_alone() {
+        assert_eq!(
+            expand(&["wh", "inspect", "a.wasm"]),
+            ["wh", "inspect", "a.wasm"]
+        );
+        assert_eq!(
+            expand(&["wh", "-vv", "handlers"]),
+            ["wh", "-vv", "handlers"]
+        );
+        assert_eq!(expand(&["wh", "--help"]), ["wh", "--help"]);
+        assert_eq!(expand(&["wh"]), ["wh"]);
+    }
+}

@@ -1,0 +1,149 @@
+//! `worldhost inspect`: the component's imports (with the flag that grants each WASI one), its
+//! exports and their functions' WIT signatures, every handler's claim, and the choice. `--wit`
+//! prints the world as WIT; `--json` the same description for tools.
+
+use anyhow::{Context as _, Result};
+use clap::ArgMatches;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use worldhost_core::engine::build_engine;
+use worldhost_core::load::read_component;
+use worldhost_core::select::{claims, select};
+use worldhost_core::settings::grant_hint;
+use worldhost_core::{Claim, Function, Item, Settings, World, load_component};
+
+pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
+    let path = matches
+        .get_one::<PathBuf>("component")
+        .expect("clap requires the component");
+    if matches.get_flag("wit") {
+        print!("{}", wit_text(path)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = Settings {
+        cache: !matches.get_flag("no-cache"),
+        ..Settings::default()
+    };
+    let loaded = load_component(path, &build_engine(&settings)?)?;
+    let world = &loaded.world;
+    let shown = path.display().to_string();
+    let forced = matches.get_one::<String>("handler").map(String::as_str);
+    let choice = select(&shown, world, matches, forced);
+    let claims = claims(world, matches);
+
+    if matches.get_flag("json") {
+        let (handler, reason) = match &choice {
+            Ok(c) => (json!(c.handler.name()), json!(c.reason)),
+            Err(e) => (Value::Null, json!(format!("{e:#}"))),
+        };
+        let description = json!({
+            "component": shown,
+            "handler": handler,
+            "reason": reason,
+            "imports": world.imports.iter().map(item_json).collect::<Vec<_>>(),
+            "exports": world.exports.iter().map(item_json).collect::<Vec<_>>(),
+            "claims": claims.iter().map(|(h, c)| match c {
+                Claim::Yes(strength) => json!({"handler": h.name(), "claims": true, "strength": strength}),
+                Claim::No(why) => json!({"handler": h.name(), "claims": false, "reason": why}),
+            }).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&description)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    println!("component  {shown}");
+    match &choice {
+        Ok(c) => println!("handler    {}: {}", c.handler.name(), c.reason),
+        Err(e) => println!("handler    none: {e:#}"),
+    }
+    print_items("imports", &world.imports, true);
+    print_items("exports", &world.exports, false);
+    println!("\nclaims");
+    for (handler, claim) in &claims {
+        match claim {
+            Claim::Yes(strength) => println!("  {:<12} yes, strength {strength}", handler.name()),
+            Claim::No(why) => println!("  {:<12} no: {why}", handler.name()),
+        }
+    }
+    print_function_hint(world);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists items; for imports (`hints`), what each WASI import is granted and by which flag.
+/// The functions of WASI imports are left out: they are not for the user to call.
+fn print_items(heading: &str, items: &[Item], hints: bool) {
+    println!("\n{heading}");
+    if items.is_empty() {
+        println!("  (none)");
+    }
+    let width = items.iter().map(|i| i.name.len()).max().unwrap_or(0);
+    for item in items {
+        let hint = item
+            .interface
+            .as_ref()
+            .and_then(grant_hint)
+            .filter(|_| hints);
+        match hint {
+            Some(hint) => println!("  {:<width$}  {hint}", item.name),
+            None => {
+                println!("  {}", item.name);
+                for function in &item.functions {
+                    println!("      {}: {}", function.name, function.signature());
+                }
+            }
+        }
+    }
+}
+
+/// Every exported function by its qualified name, as a call would name it.
+fn print_function_hint(world: &World) {
+    let count = world.exported_functions().count();
+    if count > 0 {
+        println!("\nexported functions ({count}), by qualified name");
+        for function in world.exported_functions() {
+            println!("  {function}");
+        }
+    }
+}
+
+fn item_json(item: &Item) -> Value {
+    json!({
+        "name": item.name,
+        "interface": item.interface,
+        "kind": item.kind,
+        "grant": item.interface.as_ref().and_then(grant_hint),
+        "functions": item.functions.iter().map(function_json).collect::<Vec<_>>(),
+    })
+}
+
+fn function_json(function: &Function) -> Value {
+    json!({
+        "name": function.name,
+        "qualified-name": function.qualified_name(),
+        "signature": function.signature(),
+        "params": function.params.iter().map(|(n, t)| json!({"name": n, "type": t})).collect::<Vec<_>>(),
+        "results": function.results,
+    })
+}
+
+/// The component's world as WIT, decoded from its binary with wit-parser and printed by
+/// wit-component's printer (as `wasm-tools component wit` does).
+fn wit_text(path: &std::path::Path) -> Result<String> {
+    let bytes = read_component(path)?;
+    let decoded = wit_parser::decoding::decode(&bytes)
+        .with_context(|| format!("cannot read the WIT world of `{}`", path.display()))?;
+    let resolve = decoded.resolve();
+    let main = decoded.package();
+    let nested: Vec<_> = resolve
+        .packages
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| *id != main)
+        .collect();
+    let mut printer = wit_component::WitPrinter::default();
+    printer
+        .print(resolve, main, &nested)
+        .context("cannot print the WIT world")?;
+    Ok(printer.output.to_string())
+}

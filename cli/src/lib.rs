@@ -1,0 +1,66 @@
+//! worldhost's command line: parses the arguments with clap, lets core load the component and
+//! select a handler, and hands it the run. Knows no particular world: the handlers it links
+//! bring their own flags and their own recognition.
+#![warn(unused_crate_dependencies)]
+
+// Naming a handler crate links it; linking is what makes its `inventory::submit!` count.
+use worldhost_handler_command as _;
+
+mod app;
+mod handlers;
+mod inspect;
+mod run;
+
+pub use app::command;
+
+#[cfg(test)]
+use tempfile as _;
+#[cfg(test)]
+use worldhost_test_artifacts as _;
+
+use std::process::ExitCode;
+
+/// Runs worldhost with the process's arguments and returns its exit status.
+pub fn main() -> ExitCode {
+    let argv = app::expand_shorthand(std::env::args_os().collect());
+    let matches = match command().try_get_matches_from(argv) {
+        Ok(matches) => matches,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    init_logging(matches.get_count("verbose"));
+    let result = match matches.subcommand() {
+        Some(("run", m)) => run::run(m),
+        Some(("inspect", m)) => inspect::inspect(m),
+        Some(("handlers", _)) => handlers::list(),
+        _ => unreachable!("clap requires a subcommand"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `-v` shows worldhost's info lines, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(match verbose {
+            0 => "warn",
+            1 => "warn,worldhost=info",
+            2 => "info,worldhost=debug",
+            _ => "debug,worldhost=trace",
+        })
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,84 @@
+//! The `Handler` trait and its registry. A handler is a unit struct in its own crate, submitted
+//! with `inventory::submit! { Registration(&MyHandler) }`; linking the crate into a binary is
+//! all it takes to register it. This file names no handler.
+
+use crate::load::Loaded;
+use crate::settings::Settings;
+use crate::world::World;
+use anyhow::Result;
+use clap::ArgMatches;
+use std::process::ExitCode;
+
+/// How strongly a handler claims a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// It can run the component, with this strength (see [`strength`]).
+    Yes(u32),
+    /// It cannot, and this says why, in a phrase that completes "… cannot run it: ":
+    /// "it does not export `wasi:cli/run`".
+    No(String),
+}
+
+/// Conventional claim strengths: the highest claim wins.
+pub mod strength {
+    /// The component exports what the handler's world exports, and nothing stronger claims it.
+    pub const WORLD: u32 = 50;
+    /// The handler can run it, but a more specific handler should win (e.g. "exports some
+    /// function").
+    pub const FALLBACK: u32 = 10;
+    /// A flag that belongs to the handler was given (`--invoke`): the user asked for it.
+    pub const EXPLICIT: u32 = 100;
+}
+
+/// A world handler: recognises components of one world and runs them.
+pub trait Handler: Sync + 'static {
+    /// The `--handler` value, lowercase-hyphenated: "http-proxy".
+    fn name(&self) -> &'static str;
+    /// One line for `worldhost handlers` and `--help`.
+    fn summary(&self) -> &'static str;
+    /// What it looks for, for error messages: "an export of `wasi:cli/run`".
+    fn looks_for(&self) -> &'static str;
+    /// How strongly it claims the component described by `world`. `matches` holds the parsed
+    /// command line; it may lack the handler's own flags (`inspect` has none), so read them
+    /// with `try_get_*`.
+    fn claim(&self, world: &World, matches: &ArgMatches) -> Claim;
+    /// Adds the handler's own flags to the `run` command, under their own help heading.
+    /// Every handler's flags are parsed on every run: none may be required.
+    fn augment_args(&self, cmd: clap::Command) -> clap::Command {
+        cmd
+    }
+    /// Runs the component and returns the process's exit status; never exits itself.
+    fn run(&self, cx: RunContext<'_>) -> Result<ExitCode>;
+}
+
+/// What a handler is given to run a component.
+pub struct RunContext<'a> {
+    /// The loaded component, its engine and its world.
+    pub component: &'a Loaded,
+    /// The parsed command line, with the handler's own flags.
+    pub matches: &'a ArgMatches,
+    /// The shared settings: granted capabilities and limits.
+    pub settings: &'a Settings,
+    /// The arguments after the component on the command line.
+    pub args: &'a [String],
+}
+
+/// What `inventory::submit!` stores. The value must be a constant, so handlers are unit structs.
+pub struct Registration(pub &'static dyn Handler);
+
+inventory::collect!(Registration);
+
+/// Every handler linked into this binary, sorted by name (inventory's order is unspecified).
+pub fn handlers() -> Vec<&'static dyn Handler> {
+    let mut all: Vec<&'static dyn Handler> = inventory::iter::<Registration>
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    all.sort_by_key(|h| h.name());
+    all
+}
+
+/// The handler registered under `name`.
+pub fn handler_named(name: &str) -> Option<&'static dyn Handler> {
+    handlers().into_iter().find(|h| h.name() == name)
+}

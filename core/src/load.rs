@@ -1,0 +1,212 @@
+//! Loading: a file on disk (component binary or WebAssembly text) into a compiled component and
+//! its world, or a one-paragraph error that says what the file is and what to do. Every check
+//! that can be made on the bytes is made before compiling.
+
+use crate::world::World;
+use anyhow::{Result, bail};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use wasmparser::Parser;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// A compiled component with its engine and its world.
+pub struct Loaded {
+    /// The path as the user gave it.
+    pub path: PathBuf,
+    /// The file name without its directories: argv[0] for commands, and the name in messages.
+    pub name: String,
+    /// The engine it was compiled for.
+    pub engine: Engine,
+    /// The compiled component.
+    pub component: Component,
+    /// What it imports and exports.
+    pub world: World,
+}
+
+/// What a file holds, judged from its bytes before anything is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A component in the binary format.
+    Component,
+    /// A core WebAssembly module in the binary format.
+    CoreModule,
+    /// Starts with the wasm magic, but neither layer is known.
+    UnknownWasm,
+    /// WebAssembly text.
+    Text,
+    /// Nothing worldhost can read.
+    Other,
+    /// No bytes at all.
+    Empty,
+}
+
+impl FileKind {
+    /// Judges a file from its bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        if bytes.is_empty() {
+            FileKind::Empty
+        } else if Parser::is_component(bytes) {
+            FileKind::Component
+        } else if Parser::is_core_wasm(bytes) {
+            FileKind::CoreModule
+        } else if bytes.starts_with(b"\0asm") {
+            FileKind::UnknownWasm
+        } else if looks_like_wat(bytes) {
+            FileKind::Text
+        } else {
+            FileKind::Other
+        }
+    }
+}
+
+/// WebAssembly text starts, after white space and comments, with `(`.
+fn looks_like_wat(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix(";;") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if rest.starts_with("(;") {
+            rest = rest.split_once(";)").map_or("", |(_, r)| r).trim_start();
+        } else {
+            return rest.starts_with('(');
+        }
+    }
+}
+
+/// Reads, checks and compiles the component at `path` for `engine`.
+pub fn load_component(path: &Path, engine: &Engine) -> Result<Loaded> {
+    let shown = path.display();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| shown.to_string());
+    let binary = read_component(path)?;
+    let started = Instant::now();
+    let component = match Component::new(engine, &binary) {
+        Ok(component) => component,
+        Err(e) => {
+            let cause = format!("{:#}", anyhow::Error::from(e));
+            // wasmparser reports a cut-off file as an end of file, or as a section that runs
+            // past the end of the data.
+            let hint = if cause.contains("unexpected end") || cause.contains("out of bounds") {
+                "the file looks truncated; rebuild it or copy it again"
+            } else {
+                "it may be corrupt, or use a feature worldhost does not enable"
+            };
+            bail!("`{shown}` is not a valid component: {cause}; {hint}")
+        }
+    };
+    tracing::debug!(file = %shown, elapsed = ?started.elapsed(), "component ready");
+    let world = World::of(&component, engine);
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        name,
+        engine: engine.clone(),
+        component,
+        world,
+    })
+}
+
+/// Reads the file at `path` and checks that it holds a component, in the binary format or as
+/// text; returns the binary. Says what the file is when it is not a component.
+pub fn read_component(path: &Path) -> Result<Vec<u8>> {
+    let shown = path.display();
+    let bytes = read_file(path)?;
+    Ok(match FileKind::of(&bytes) {
+        FileKind::Component => bytes,
+        FileKind::Text => {
+            let binary = match wat::parse_bytes(&bytes) {
+                Ok(binary) => binary.into_owned(),
+                Err(mut e) => {
+                    e.set_path(path);
+                    bail!("`{shown}` is not valid WebAssembly text: {e}")
+                }
+            };
+            match FileKind::of(&binary) {
+                FileKind::Component => binary,
+                FileKind::CoreModule => bail!(core_module_error(&shown.to_string())),
+                _ => bail!("`{shown}` is WebAssembly text, but not of a component"),
+            }
+        }
+        FileKind::CoreModule => bail!(core_module_error(&shown.to_string())),
+        FileKind::Empty => bail!(
+            "`{shown}` is empty (0 bytes), not a WebAssembly component; was its build \
+             interrupted? rebuild it"
+        ),
+        FileKind::UnknownWasm => bail!(
+            "`{shown}` starts like WebAssembly but has an unknown version ({}); it may come \
+             from a newer toolchain than worldhost supports, or be corrupt",
+            hex(&bytes[4..bytes.len().min(8)])
+        ),
+        FileKind::Other => bail!(
+            "`{shown}` is not WebAssembly: it does not start with the `\\0asm` magic bytes \
+             (it starts with {}) and is not WebAssembly text; pass a component (`.wasm`), \
+             e.g. one built with `cargo build --target wasm32-wasip2`",
+            hex(&bytes[..bytes.len().min(4)])
+        ),
+    })
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let shown = path.display();
+    if path.is_dir() {
+        bail!("`{shown}` is a directory; pass the component file inside it");
+    }
+    std::fs::read(path).or_else(|e| match e.kind() {
+        ErrorKind::NotFound => bail!("`{shown}` does not exist; check the path"),
+        ErrorKind::PermissionDenied => {
+            bail!("cannot read `{shown}`: permission denied; check its permissions")
+        }
+        _ => bail!("cannot read `{shown}`: {e}"),
+    })
+}
+
+fn core_module_error(shown: &str) -> String {
+    format!(
+        "`{shown}` is a core WebAssembly module, not a component; worldhost runs components \
+         (a WASI preview-1 module becomes one with `wasm-tools component new {shown} --adapt \
+         wasi_snapshot_preview1.command.wasm -o component.wasm`)"
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_kinds_are_judged_from_bytes() {
+        assert_eq!(FileKind::of(b""), FileKind::Empty);
+        assert_eq!(FileKind::of(b"\0asm\x01\0\0\0"), FileKind::CoreModule);
+        assert_eq!(FileKind::of(b"\0asm\x0d\0\x01\0"), FileKind::Component);
+        assert_eq!(FileKind::of(b"\0asm\x07\0\x05\0"), FileKind::UnknownWasm);
+        assert_eq!(FileKind::of(b"  ;; comment\n(component)"), FileKind::Text);
+        assert_eq!(FileKind::of(b"(; block ;) (module)"), FileKind::Text);
+        assert_eq!(FileKind::of(b"\x7fELF\x02\x01"), FileKind::Other);
+        assert_eq!(FileKind::of(b"hello"), FileKind::Other);
+    }
+
+    #[test]
+    fn text_of_a_core_module_is_refused_as_a_core_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.wat");
+        std::fs::write(&path, "(module)").unwrap();
+        let err = load_component(&path, &Engine::default()).err().unwrap();
+        assert!(
+            err.to_string().contains("is a core WebAssembly module"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Runs `wasi:cli/command` components as programs, as `wasmtime run` does: arguments, granted
+//! environment and directories, inherited stdio, and the guest's exit status as the process's.
+
+mod args;
+mod run;
+
+use args::CommandArgs;
+use clap::{Args as _, FromArgMatches as _};
+use std::process::ExitCode;
+use worldhost_core::{Claim, Handler, Registration, RunContext, World, strength};
+
+/// The interface a command exports.
+const RUN_INTERFACE: &str = "wasi:cli/run";
+
+/// The `command` handler.
+pub struct CommandHandler;
+
+inventory::submit! { Registration(&CommandHandler) }
+
+impl Handler for CommandHandler {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn summary(&self) -> &'static str {
+        "runs wasi:cli/command components as programs (like `wasmtime run`)"
+    }
+
+    fn looks_for(&self) -> &'static str {
+        "an export of `wasi:cli/run`"
+    }
+
+    fn claim(&self, world: &World, _matches: &clap::ArgMatches) -> Claim {
+        match world.export_of(RUN_INTERFACE) {
+            Some(item) => match item.interface.as_ref().and_then(|i| i.version.as_deref()) {
+                Some(v) if v.starts_with("0.2.") => Claim::Yes(strength::WORLD),
+                Some(v) => Claim::No(format!(
+                    "it exports `{RUN_INTERFACE}@{v}`, and this handler runs 0.2.x"
+                )),
+                None => Claim::No(format!("its `{RUN_INTERFACE}` export has no version")),
+            },
+            None => Claim::No(format!("it does not export `{RUN_INTERFACE}`")),
+        }
+    }
+
+    fn augment_args(&self, cmd: clap::Command) -> clap::Command {
+        CommandArgs::augment_args(cmd)
+    }
+
+    fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
+        let args = CommandArgs::from_arg_matches(cx.matches)?;
+        run::run(cx, &args)
+    }
+}

@@ -1,0 +1,94 @@
+//! Builds every guest crate under `tests/guests` for `wasm32-wasip2` and writes `guests.rs` into
+//! OUT_DIR: one `pub const NAME: &str` with the absolute path of each component, and
+//! `foreach_guest!`, which applies a macro to every guest's snake-case name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::{env, fs};
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists");
+    let guests = root.join("tests/guests");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    let target_dir = out_dir.join("guests-target");
+
+    println!("cargo:rerun-if-changed={}", guests.display());
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+
+    let names = guest_names(&guests);
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(guests.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        // Flags meant for the host build (coverage, sanitizers, -C target-cpu) must not reach
+        // the guests.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_PROFILE_RELEASE_DEBUG");
+    let status = build.status().expect("cargo can be started");
+    if !status.success() {
+        panic!(
+            "building the test guests in {} failed ({status}); is the target installed? \
+             `rustup target add wasm32-wasip2`",
+            guests.display()
+        );
+    }
+
+    let release = target_dir.join("wasm32-wasip2/release");
+    let mut consts = String::new();
+    for name in &names {
+        let snake = name.replace('-', "_");
+        // A `bin` crate keeps its name; a `cdylib` gets underscores.
+        let path = [
+            release.join(format!("{name}.wasm")),
+            release.join(format!("{snake}.wasm")),
+        ]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "guest `{name}` built, but no {name}.wasm in {}",
+                release.display()
+            )
+        });
+        consts.push_str(&format!(
+            "/// The `{name}` guest component (tests/guests/{name}).\npub const {}: &str = {:?};\n",
+            snake.to_uppercase(),
+            path.display().to_string()
+        ));
+    }
+    let calls: String = names
+        .iter()
+        .map(|name| format!("$m!({});", name.replace('-', "_")))
+        .collect();
+    consts.push_str(&format!(
+        "/// Applies `$m!(name)` to every guest's snake-case name.\n\
+         #[macro_export]\nmacro_rules! foreach_guest {{ ($m:ident) => {{ {calls} }}; }}\n"
+    ));
+    fs::write(out_dir.join("guests.rs"), consts).expect("OUT_DIR is writable");
+}
+
+/// The guest crates: every directory under `tests/guests` with a Cargo.toml, sorted.
+fn guest_names(guests: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(guests)
+        .expect("tests/guests exists")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().join("Cargo.toml").exists())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

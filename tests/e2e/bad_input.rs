@@ -1,0 +1,179 @@
+//! Bad input of every kind: a one-paragraph error that says what was found and what to do,
+//! exit 1 (usage errors: 2), and never a panic (the runner fails any output with "panicked").
+
+use crate::{data, worldhost};
+use worldhost_test_artifacts as guest;
+
+#[test]
+fn missing_file() {
+    worldhost()
+        .args(["run", "/no/such/app.wasm"])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("`/no/such/app.wasm` does not exist");
+}
+
+#[test]
+fn a_directory_instead_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    worldhost()
+        .args(["run", dir.path().to_str().unwrap()])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is a directory");
+}
+
+#[test]
+fn empty_file() {
+    worldhost()
+        .args(["run", &data("empty.wasm")])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is empty (0 bytes)");
+}
+
+#[test]
+fn random_bytes() {
+    worldhost()
+        .args(["run", &data("random.bin")])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is not WebAssembly")
+        .stderr_has("4c 12 86 a0");
+}
+
+#[test]
+fn a_text_file() {
+    worldhost()
+        .args([&data("notes.txt")])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is not WebAssembly");
+}
+
+#[test]
+fn truncated_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(guest::HELLO).unwrap();
+    let path = dir.path().join("half.wasm");
+    std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+    worldhost()
+        .args(["run", path.to_str().unwrap()])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is not a valid component")
+        .stderr_has("truncated");
+}
+
+#[test]
+fn core_module_binary() {
+    worldhost()
+        .args(["run", &data("core-module.wasm")])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is a core WebAssembly module, not a component")
+        .stderr_has("wasm-tools component new");
+}
+
+#[test]
+fn core_module_text() {
+    worldhost()
+        .args(["run", &data("core-module.wat")])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is a core WebAssembly module, not a component");
+}
+
+#[test]
+fn malformed_text() {
+    worldhost()
+        .args(["run", &data("bad.wat")])
+        .run()
+        .code(1)
+        .stderr_has("is not valid WebAssembly text")
+        .stderr_has("bad.wat:");
+}
+
+#[test]
+fn a_component_no_handler_knows() {
+    worldhost()
+        .args(["run", &data("empty-component.wat")])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("no handler recognises")
+        .stderr_has("it exports nothing")
+        .stderr_has("--handler NAME");
+}
+
+#[test]
+fn unknown_handler_lists_the_registered_ones() {
+    worldhost()
+        .args(["run", "--handler", "comand", guest::HELLO])
+        .run()
+        .code(2)
+        .stderr_has("invalid value 'comand'")
+        .stderr_has("[possible values: command]");
+}
+
+#[test]
+fn missing_dir_is_named() {
+    worldhost()
+        .args(["run", "--dir", "/no/such/dir::/data", guest::HELLO])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("the host directory `/no/such/dir` does not exist");
+}
+
+#[test]
+fn unknown_wasi_option() {
+    worldhost()
+        .args(["run", "-S", "inherit-everything", guest::HELLO])
+        .run()
+        .code(2)
+        .stderr_has("unknown -S option `inherit-everything`; known: inherit-env");
+}
+
+#[test]
+fn bad_timeout() {
+    worldhost()
+        .args(["run", "-W", "timeout=soon", guest::HELLO])
+        .run()
+        .code(2)
+        .stderr_has("`soon` is not a duration");
+}
+
+#[test]
+fn no_component() {
+    worldhost()
+        .args(["run"])
+        .run()
+        .code(2)
+        .stderr_has("<COMPONENT>");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_argument_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    worldhost()
+        .args([
+            std::ffi::OsStr::new("run"),
+            std::ffi::OsStr::new(guest::PRINT_ARGS),
+            bad,
+        ])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is not valid UTF-8");
+}

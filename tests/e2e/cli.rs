@@ -1,0 +1,105 @@
+//! `inspect`, `handlers`, `--help` and the shorthand: what a user reads before running.
+
+use crate::{data, worldhost};
+use worldhost_test_artifacts as guest;
+
+#[test]
+fn inspect_names_the_handler_and_why() {
+    worldhost()
+        .args(["inspect", guest::READ_FILE])
+        .run()
+        .success()
+        .stdout_has("handler    command: it has an export of `wasi:cli/run`")
+        .stdout_has("wasi:cli/run@0.2.")
+        .stdout_has("run: func() -> result")
+        .stdout_has("pass --dir HOST[::GUEST][::ro]")
+        .stdout_has("pass --env NAME[=VAL] or -S inherit-env");
+}
+
+#[test]
+fn inspect_shows_exported_functions_with_signatures() {
+    worldhost()
+        .args(["inspect", guest::PROBE_EXPORT])
+        .run()
+        .success()
+        .stdout_has("handler    none: no handler recognises")
+        .stdout_has("worldhost:probe/ping.ping@0.1.0: func() -> string");
+}
+
+#[test]
+fn inspect_json_is_for_tools() {
+    let out = worldhost().args(["inspect", "--json", guest::HELLO]).run();
+    out.success();
+    let json: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| out.fail(&format!("not JSON: {e}")));
+    assert_eq!(json["handler"], "command");
+    let exports = json["exports"].as_array().unwrap();
+    let run = exports
+        .iter()
+        .find(|e| e["interface"]["interface"] == "run")
+        .unwrap_or_else(|| out.fail("no run export"));
+    assert_eq!(run["functions"][0]["signature"], "func() -> result");
+    assert_eq!(json["claims"][0]["handler"], "command");
+}
+
+#[test]
+fn inspect_wit_prints_the_world() {
+    worldhost()
+        .args(["inspect", "--wit", guest::PROBE_EXPORT])
+        .run()
+        .success()
+        .stdout_has("export worldhost:probe/ping@0.1.0;")
+        .stdout_has("ping: func() -> string;");
+}
+
+#[test]
+fn inspect_a_bad_file_is_the_same_error_as_run() {
+    worldhost()
+        .args(["inspect", &data("core-module.wasm")])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is a core WebAssembly module");
+}
+
+#[test]
+fn handlers_lists_exactly_the_shipped_handlers() {
+    let out = worldhost().args(["handlers"]).run();
+    out.success();
+    let names: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|line| !line.starts_with(' '))
+        .collect();
+    assert_eq!(names, ["command"], "{}", out.stdout);
+    out.stdout_has("recognises: an export of `wasi:cli/run`")
+        .stdout_has("--argv0 <NAME>");
+}
+
+#[test]
+fn run_help_shows_each_handlers_flags_under_its_heading() {
+    worldhost()
+        .args(["run", "--help"])
+        .run()
+        .success()
+        .stdout_has("Command options:")
+        .stdout_has("--argv0 <NAME>")
+        .stdout_has("Capabilities and limits (shared by every handler):")
+        .stdout_has("--dir <HOST[::GUEST][::ro]>")
+        .stdout_has("[possible values: command]");
+}
+
+#[test]
+fn verbose_logs_the_choice() {
+    worldhost()
+        .args(["-v", "run", guest::HELLO])
+        .run()
+        .success()
+        .stdout("Hello, world!\n")
+        .stderr_has("handler selected");
+}
+
+#[test]
+fn no_arguments_shows_help() {
+    worldhost().run().code(2).stderr_has("Usage:");
+}

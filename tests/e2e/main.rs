@@ -1,0 +1,32 @@
+//! End-to-end tests of the real `worldhost` binary on real components built from source in
+//! tests/guests, and on tiny bad inputs in tests/e2e/data.
+
+// Each command guest, run through the command handler, against wasmtime's behaviour.
+mod command;
+// Every kind of bad input: one-paragraph error, exit 1 (usage errors 2), never a panic.
+mod bad_input;
+// `inspect`, `handlers`, `--help` and the shorthand.
+mod cli;
+// Capabilities and limits: `--dir` (read-only too), `--env`, `-S`, `-W`.
+mod settings;
+
+use worldhost_test_artifacts::Invocation;
+
+/// The binary under test.
+fn worldhost() -> Invocation {
+    Invocation::new(env!("CARGO_BIN_EXE_worldhost"))
+}
+
+/// A file in tests/e2e/data.
+fn data(name: &str) -> String {
+    format!("{}/../tests/e2e/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+// A guest without a test named after it does not compile: `command::hello` etc.
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[allow(unused_imports)]
+        use self::command::$name as _;
+    };
+}
+worldhost_test_artifacts::foreach_guest!(assert_test_exists);

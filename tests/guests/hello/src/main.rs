@@ -1,0 +1,4 @@
+//! Prints a greeting: the smallest `wasi:cli/command`.
+fn main() {
+    println!("Hello, world!");
+}
