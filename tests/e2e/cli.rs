@@ -103,3 +103,21 @@ fn verbose_logs_the_choice() {
 fn no_arguments_shows_help() {
     worldhost().run().code(2).stderr_has("Usage:");
 }
+
+#[test]
+fn the_readme_example_runs() {
+    // README's first command: `cargo run -p worldhost -- examples/hello.wasm`.
+    let example = format!("{}/../examples/hello.wasm", env!("CARGO_MANIFEST_DIR"));
+    worldhost().args([&example]).run().success().stdout(
+        "Hello, world! I am a WebAssembly component, run by worldhost.\n\
+             I was given 0 environment variables and no files.\n",
+    );
+    worldhost()
+        .args(["--env", "A=1", "--dir", ".::/", &example, "Ada"])
+        .run()
+        .success()
+        .stdout(
+            "Hello, Ada! I am a WebAssembly component, run by worldhost.\n\
+             I was given 1 environment variables and a directory at /.\n",
+        );
+}
