@@ -1,14 +1,16 @@
 //! `worldhost handlers`: every registered handler, what it recognises, and its own flags.
 
 use anyhow::Result;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use worldhost_core::handlers;
 
 pub(crate) fn list() -> Result<ExitCode> {
+    let mut out = String::new();
     for handler in handlers() {
-        println!("{}", handler.name());
-        println!("    {}", handler.summary());
-        println!("    recognises: {}", handler.looks_for());
+        writeln!(out, "{}", handler.name())?;
+        writeln!(out, "    {}", handler.summary())?;
+        writeln!(out, "    recognises: {}", handler.looks_for())?;
         let flags = handler.augment_args(clap::Command::new(handler.name()));
         for arg in flags.get_arguments() {
             let Some(long) = arg.get_long() else { continue };
@@ -17,8 +19,8 @@ pub(crate) fn list() -> Result<ExitCode> {
                 .map(|names| format!(" <{}>", names.join(" ")))
                 .unwrap_or_default();
             let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-            println!("    --{long}{value}    {help}");
+            writeln!(out, "    --{long}{value}    {help}")?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    crate::print_stdout(&out)
 }

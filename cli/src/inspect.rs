@@ -5,6 +5,7 @@
 use anyhow::{Context as _, Result};
 use clap::ArgMatches;
 use serde_json::{Value, json};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use worldhost_core::engine::build_engine;
@@ -18,8 +19,7 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
         .get_one::<PathBuf>("component")
         .expect("clap requires the component");
     if matches.get_flag("wit") {
-        print!("{}", wit_text(path)?);
-        return Ok(ExitCode::SUCCESS);
+        return crate::print_stdout(&wit_text(path)?);
     }
     let settings = Settings {
         cache: !matches.get_flag("no-cache"),
@@ -48,34 +48,36 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
                 Claim::No(why) => json!({"handler": h.name(), "claims": false, "reason": why}),
             }).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&description)?);
-        return Ok(ExitCode::SUCCESS);
+        return crate::print_stdout(&format!("{:#}\n", description));
     }
 
-    println!("component  {shown}");
+    let mut out = String::new();
+    writeln!(out, "component  {shown}")?;
     match &choice {
-        Ok(c) => println!("handler    {}: {}", c.handler.name(), c.reason),
-        Err(e) => println!("handler    none: {e:#}"),
+        Ok(c) => writeln!(out, "handler    {}: {}", c.handler.name(), c.reason)?,
+        Err(e) => writeln!(out, "handler    none: {e:#}")?,
     }
-    print_items("imports", &world.imports, true);
-    print_items("exports", &world.exports, false);
-    println!("\nclaims");
+    write_items(&mut out, "imports", &world.imports, true)?;
+    write_items(&mut out, "exports", &world.exports, false)?;
+    writeln!(out, "\nclaims")?;
     for (handler, claim) in &claims {
         match claim {
-            Claim::Yes(strength) => println!("  {:<12} yes, strength {strength}", handler.name()),
-            Claim::No(why) => println!("  {:<12} no: {why}", handler.name()),
+            Claim::Yes(strength) => {
+                writeln!(out, "  {:<12} yes, strength {strength}", handler.name())?
+            }
+            Claim::No(why) => writeln!(out, "  {:<12} no: {why}", handler.name())?,
         }
     }
-    print_function_hint(world);
-    Ok(ExitCode::SUCCESS)
+    write_functions(&mut out, world)?;
+    crate::print_stdout(&out)
 }
 
 /// Lists items; for imports (`hints`), what each WASI import is granted and by which flag.
 /// The functions of WASI imports are left out: they are not for the user to call.
-fn print_items(heading: &str, items: &[Item], hints: bool) {
-    println!("\n{heading}");
+fn write_items(out: &mut String, heading: &str, items: &[Item], hints: bool) -> Result<()> {
+    writeln!(out, "\n{heading}")?;
     if items.is_empty() {
-        println!("  (none)");
+        writeln!(out, "  (none)")?;
     }
     let width = items.iter().map(|i| i.name.len()).max().unwrap_or(0);
     for item in items {
@@ -85,26 +87,28 @@ fn print_items(heading: &str, items: &[Item], hints: bool) {
             .and_then(grant_hint)
             .filter(|_| hints);
         match hint {
-            Some(hint) => println!("  {:<width$}  {hint}", item.name),
+            Some(hint) => writeln!(out, "  {:<width$}  {hint}", item.name)?,
             None => {
-                println!("  {}", item.name);
+                writeln!(out, "  {}", item.name)?;
                 for function in &item.functions {
-                    println!("      {}: {}", function.name, function.signature());
+                    writeln!(out, "      {}: {}", function.name, function.signature())?;
                 }
             }
         }
     }
+    Ok(())
 }
 
 /// Every exported function by its qualified name, as a call would name it.
-fn print_function_hint(world: &World) {
+fn write_functions(out: &mut String, world: &World) -> Result<()> {
     let count = world.exported_functions().count();
     if count > 0 {
-        println!("\nexported functions ({count}), by qualified name");
+        writeln!(out, "\nexported functions ({count}), by qualified name")?;
         for function in world.exported_functions() {
-            println!("  {function}");
+            writeln!(out, "  {function}")?;
         }
     }
+    Ok(())
 }
 
 fn item_json(item: &Item) -> Value {

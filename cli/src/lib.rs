@@ -47,6 +47,20 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes a command's whole output to stdout. A reader that went away (`worldhost handlers |
+/// head -1`) is not an error worth a message: Rust ignores SIGPIPE, so `println!` would panic.
+fn print_stdout(text: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 /// `-v` shows worldhost's info lines, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;

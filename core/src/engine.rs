@@ -20,10 +20,17 @@ pub fn build_engine(settings: &Settings) -> Result<Engine> {
     if settings.cache {
         // wasmtime's own cache, with its default settings file (`~/.config/wasmtime/config.toml`
         // if present): a component compiled once by worldhost or by wasmtime is reused.
-        let cache = Cache::from_file(None)
-            .map_err(anyhow::Error::from)
-            .context("cannot set up the compilation cache (`--no-cache` runs without it)")?;
-        config.cache(Some(cache));
+        // A cache that cannot be set up (no home directory, a read-only one, a broken settings
+        // file) costs speed, not correctness: run without it and say so.
+        match Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => tracing::warn!(
+                "running without the compilation cache: {:#} (`--no-cache` silences this)",
+                anyhow::Error::from(e)
+            ),
+        }
     }
     Engine::new(&config)
         .map_err(anyhow::Error::from)

@@ -121,3 +121,19 @@ fn the_readme_example_runs() {
              I was given 1 environment variables and a directory at /.\n",
         );
 }
+
+#[test]
+fn a_reader_that_goes_away_is_no_panic() {
+    // `true` exits before worldhost has loaded the component, so its write meets a closed pipe.
+    let line = format!(
+        "'{}' inspect '{}' | true; '{}' handlers | true",
+        env!("CARGO_BIN_EXE_worldhost"),
+        guest::HELLO,
+        env!("CARGO_BIN_EXE_worldhost")
+    );
+    crate::Invocation::new("sh")
+        .args(["-c", &line])
+        .run()
+        .success()
+        .stdout("");
+}

@@ -10,7 +10,7 @@ mod cli;
 // Capabilities and limits: `--dir` (read-only too), `--env`, `-S`, `-W`.
 mod settings;
 
-use worldhost_test_artifacts::Invocation;
+pub(crate) use worldhost_test_artifacts::Invocation;
 
 /// The binary under test.
 fn worldhost() -> Invocation {
