@@ -5,6 +5,7 @@
 
 // Naming a handler crate links it; linking is what makes its `inventory::submit!` count.
 use worldhost_handler_command as _;
+use worldhost_handler_invoke as _;
 
 mod app;
 mod handlers;
@@ -13,6 +14,8 @@ mod run;
 
 pub use app::command;
 
+#[cfg(test)]
+use proptest as _;
 #[cfg(test)]
 use tempfile as _;
 #[cfg(test)]
@@ -47,18 +50,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Writes a command's whole output to stdout. A reader that went away (`worldhost handlers |
-/// head -1`) is not an error worth a message: Rust ignores SIGPIPE, so `println!` would panic.
+/// Writes a command's whole output to stdout; see `worldhost_core::output`.
 fn print_stdout(text: &str) -> anyhow::Result<ExitCode> {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(ExitCode::SUCCESS),
-    }
+    worldhost_core::output::write_stdout(text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `-v` shows worldhost's info lines, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.

@@ -5,8 +5,10 @@
 
 pub mod engine;
 pub mod handler;
+pub mod link;
 pub mod load;
 pub mod outcome;
+pub mod output;
 pub mod select;
 pub mod settings;
 pub mod store;

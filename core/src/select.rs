@@ -60,9 +60,13 @@ pub fn select(
         })
         .max_by_key(|(_, strength)| *strength);
     let Some((_, top)) = best else {
+        // Each handler's own reason says what it looked for and did not find.
         let wants: Vec<String> = claims
             .iter()
-            .map(|(h, _)| format!("{} looks for {}", h.name(), h.looks_for()))
+            .map(|(h, claim)| match claim {
+                Claim::No(why) => format!("{}: {why}", h.name()),
+                Claim::Yes(_) => unreachable!("no handler claims it"),
+            })
             .collect();
         bail!(
             "no handler recognises `{name}`: it exports {}; {}; if one of them can run it \

@@ -35,11 +35,12 @@ pub struct SharedArgs {
     #[arg(short = 'S', value_name = "KEY[=VAL]", value_parser = parse_wasi_options)]
     pub wasi: Vec<Vec<WasiOption>>,
 
-    /// Wasm limits: `-W max-memory-size=BYTES`, `-W timeout=DURATION`, `-W fuel=N`
+    /// Wasm limits: `-W max-memory-size=BYTES`, `-W timeout=DURATION`, `-W fuel=N`, …
     ///
     /// Comma-separated `KEY=VAL`, as in wasmtime: max-memory-size (bytes a linear memory may
     /// grow to), timeout (`500ms`, `2s`, `1m`; a bare number is seconds; running past it traps),
-    /// fuel (units of work before the guest traps). May be repeated.
+    /// fuel (units of work before the guest traps), unknown-imports-trap (imports nothing
+    /// provides become functions that trap when called). May be repeated.
     #[arg(short = 'W', value_name = "KEY=VAL", value_parser = parse_wasm_options)]
     pub wasm: Vec<Vec<WasmOption>>,
 
@@ -94,6 +95,8 @@ pub enum WasmOption {
     Timeout(Duration),
     /// `fuel=N`
     Fuel(u64),
+    /// `unknown-imports-trap[=y|n]`
+    UnknownImportsTrap(bool),
 }
 
 /// The shared settings after they were checked against the host: what the guest is granted
@@ -114,6 +117,8 @@ pub struct Settings {
     pub udp: bool,
     /// The limits the guest runs under.
     pub limits: Limits,
+    /// Imports nothing provides become functions that trap when called.
+    pub unknown_imports_trap: bool,
     /// Use the compilation cache.
     pub cache: bool,
 }
@@ -155,6 +160,7 @@ impl SharedArgs {
                 WasmOption::MaxMemorySize(n) => settings.limits.max_memory_size = Some(n),
                 WasmOption::Timeout(d) => settings.limits.timeout = Some(d),
                 WasmOption::Fuel(n) => settings.limits.fuel = Some(n),
+                WasmOption::UnknownImportsTrap(on) => settings.unknown_imports_trap = on,
             }
         }
         if inherit_env {
@@ -302,7 +308,7 @@ pub fn parse_env(value: &str) -> Result<EnvGrant, String> {
 }
 
 const WASI_KEYS: &str = "inherit-env, inherit-network, allow-ip-name-lookup, tcp, udp, cli";
-const WASM_KEYS: &str = "max-memory-size, timeout, fuel";
+const WASM_KEYS: &str = "max-memory-size, timeout, fuel, unknown-imports-trap";
 
 fn parse_wasi_options(value: &str) -> Result<Vec<WasiOption>, String> {
     split_options(value)
@@ -324,6 +330,9 @@ fn parse_wasi_options(value: &str) -> Result<Vec<WasiOption>, String> {
 fn parse_wasm_options(value: &str) -> Result<Vec<WasmOption>, String> {
     split_options(value)
         .map(|(key, val)| {
+            if key == "unknown-imports-trap" {
+                return Ok(WasmOption::UnknownImportsTrap(parse_bool(key, val)?));
+            }
             let val = val.ok_or_else(|| format!("-W {key} needs a value: `-W {key}=VALUE`"))?;
             Ok(match key {
                 "max-memory-size" => WasmOption::MaxMemorySize(parse_number(key, val)?),
@@ -346,7 +355,7 @@ fn parse_bool(key: &str, val: Option<&str>) -> Result<bool, String> {
     match val {
         None | Some("y" | "yes" | "true") => Ok(true),
         Some("n" | "no" | "false") => Ok(false),
-        Some(other) => Err(format!("-S {key}={other}: expected y or n")),
+        Some(other) => Err(format!("{key}={other}: expected y or n")),
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Function {
     pub params: Vec<(String, String)>,
     /// WIT types of the results (at most one in WIT today).
     pub results: Vec<String>,
+    /// The function's type, for handlers that call it.
+    #[serde(skip)]
+    pub ty: Option<types::ComponentFunc>,
 }
 
 impl InterfaceName {
@@ -258,6 +261,7 @@ impl Function {
                 .map(|(name, ty)| (name.to_string(), wit_type(&ty)))
                 .collect(),
             results: func.results().map(|ty| wit_type(&ty)).collect(),
+            ty: Some(func.clone()),
         }
     }
 }
@@ -357,6 +361,7 @@ mod tests {
             instance: Some("my:calc/ops@1.0.0".into()),
             params: vec![("a".into(), "u32".into()), ("b".into(), "u32".into())],
             results: vec!["u32".into()],
+            ty: None,
         };
         assert_eq!(f.qualified_name(), "my:calc/ops.mul@1.0.0");
         assert_eq!(f.signature(), "func(a: u32, b: u32) -> u32");

@@ -165,7 +165,7 @@ pub(crate) fn probe_export() {
         .one_paragraph_error()
         .stderr_has("no handler recognises")
         .stderr_has("`worldhost:probe/ping@0.1.0`")
-        .stderr_has("command looks for an export of `wasi:cli/run`")
+        .stderr_has("command: it does not export `wasi:cli/run`")
         .stderr_has("--handler");
 }
 

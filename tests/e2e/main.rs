@@ -7,6 +7,10 @@ mod command;
 mod bad_input;
 // `inspect`, `handlers`, `--help` and the shorthand.
 mod cli;
+// The invoke handler: WAVE in and out, lookup, errors.
+mod invoke;
+// Property test: random WAVE values through an identity export come back equal.
+mod invoke_roundtrip;
 // Capabilities and limits: `--dir` (read-only too), `--env`, `-S`, `-W`.
 mod settings;
 
@@ -22,11 +26,20 @@ fn data(name: &str) -> String {
     format!("{}/../tests/e2e/data/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-// A guest without a test named after it does not compile: `command::hello` etc.
+/// Every guest's test, by the guest's name.
+mod tested {
+    pub(crate) use crate::command::{
+        alloc, echo_stdin, exit_code, hello, print_args, print_env, probe_export, read_file, spin,
+        trap, write_file,
+    };
+    pub(crate) use crate::invoke::{invoke_calc, invoke_import};
+}
+
+// A guest without a test named after it does not compile.
 macro_rules! assert_test_exists {
     ($name:ident) => {
         #[allow(unused_imports)]
-        use self::command::$name as _;
+        use self::tested::$name as _;
     };
 }
 worldhost_test_artifacts::foreach_guest!(assert_test_exists);

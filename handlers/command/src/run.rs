@@ -3,8 +3,8 @@
 use crate::args::CommandArgs;
 use anyhow::{Context as _, Result};
 use std::process::ExitCode;
-use wasmtime::component::Linker;
 use wasmtime_wasi::p2::bindings::sync::Command;
+use worldhost_core::link::wasi_linker;
 use worldhost_core::outcome::exit_status_of;
 use worldhost_core::{Host, RunContext};
 
@@ -17,8 +17,7 @@ pub(crate) fn run(cx: RunContext<'_>, args: &CommandArgs) -> Result<ExitCode> {
         .chain(cx.args.iter().cloned())
         .collect();
 
-    let mut linker: Linker<Host> = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    let linker = wasi_linker(loaded, cx.settings)?;
     let mut store = Host::new_store(engine, cx.settings, &argv)?;
     let limits = cx.settings.limits;
     let _timeout = limits.start_timeout(engine);
@@ -31,13 +30,8 @@ pub(crate) fn run(cx: RunContext<'_>, args: &CommandArgs) -> Result<ExitCode> {
             return exit_status_of(&loaded.name, e, &limits, refused);
         }
         Err(e) => {
-            return Err(anyhow::Error::from(e)).with_context(|| {
-                format!(
-                    "cannot instantiate `{}`: the command handler provides WASI 0.2 and nothing \
-                     else",
-                    loaded.path.display()
-                )
-            });
+            return Err(anyhow::Error::from(e))
+                .with_context(|| format!("cannot instantiate `{}`", loaded.path.display()));
         }
     };
     match command.wasi_cli_run().call_run(&mut store) {

@@ -5,7 +5,6 @@
 use anyhow::{Context as _, Result};
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
-use wasmtime::component::Linker;
 use worldhost_core::{Claim, Handler, Host, Registration, RunContext, World, strength};
 
 /// The interface the probe recognises (wit/probe.wit).
@@ -62,8 +61,7 @@ impl Handler for ProbeHandler {
             );
             return Ok(ExitCode::SUCCESS);
         };
-        let mut linker: Linker<Host> = Linker::new(&loaded.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let linker = worldhost_core::link::wasi_linker(loaded, cx.settings)?;
         let mut store = Host::new_store(
             &loaded.engine,
             cx.settings,

@@ -1,0 +1,24 @@
+//! The invoke handler's own flags.
+
+/// Flags of the `invoke` handler.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Invoke options")]
+pub(crate) struct InvokeArgs {
+    /// Call an exported function: `--invoke 'add(1, 2)'` (WAVE syntax)
+    ///
+    /// The arguments are WAVE values typed against the function's parameters; trailing
+    /// `option` arguments may be left out. The name is the function's (`add`), or qualified by
+    /// its interface (`my:calc/ops.mul@1.0.0`, `ops.mul`). May be repeated: the calls run in
+    /// order on one instance, each result on its own line. Quote it for the shell.
+    #[arg(long = "invoke", value_name = "CALL")]
+    pub calls: Vec<String>,
+}
+
+/// Whether `--invoke` was given; tolerant of a command line without the flag (`inspect`).
+pub(crate) fn calls_given(matches: &clap::ArgMatches) -> bool {
+    matches
+        .try_get_many::<String>("calls")
+        .ok()
+        .flatten()
+        .is_some_and(|mut calls| calls.next().is_some())
+}

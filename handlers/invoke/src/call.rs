@@ -1,0 +1,144 @@
+//! Parsing, typing and running the calls. Every call is parsed and typed before the component
+//! is instantiated, so a typo in the third `--invoke` costs nothing; then they run in order on
+//! one instance and each result is printed in WAVE as soon as it is known.
+
+use crate::args::InvokeArgs;
+use crate::example::{passable, suggestion};
+use crate::lookup::{Found, find};
+use anyhow::{Context as _, Result, bail};
+use std::ops::Range;
+use std::process::ExitCode;
+use wasmtime::component::Val;
+use wasmtime::component::wasm_wave::parser::ParserError;
+use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
+use wasmtime::component::wasm_wave::wasm::DisplayFuncResults;
+use worldhost_core::link::wasi_linker;
+use worldhost_core::outcome::exit_status_of;
+use worldhost_core::output::write_stdout;
+use worldhost_core::{Host, Loaded, RunContext};
+
+/// A call ready to run: the function and its typed arguments.
+struct Prepared<'a> {
+    found: Found<'a>,
+    params: Vec<Val>,
+}
+
+pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
+    let loaded = cx.component;
+    if args.calls.is_empty() {
+        // Only reachable with `--handler invoke`: a claim without a call is never made.
+        match suggestion(&loaded.world) {
+            Some(s) => bail!("`--handler invoke` needs `--invoke 'CALL'`; {s}"),
+            None => bail!(
+                "`--handler invoke` cannot run `{}`: it exports no function",
+                loaded.path.display()
+            ),
+        }
+    }
+    let prepared = args
+        .calls
+        .iter()
+        .map(|call| prepare(loaded, call))
+        .collect::<Result<Vec<_>>>()?;
+
+    let engine = &loaded.engine;
+    let linker = wasi_linker(loaded, cx.settings)?;
+    let argv: Vec<String> = std::iter::once(loaded.name.clone())
+        .chain(cx.args.iter().cloned())
+        .collect();
+    let mut store = Host::new_store(engine, cx.settings, &argv)?;
+    let limits = cx.settings.limits;
+    let _timeout = limits.start_timeout(engine);
+    let instance = match linker.instantiate(&mut store, &loaded.component) {
+        Ok(instance) => instance,
+        Err(e) if e.downcast_ref::<wasmtime::Trap>().is_some() => {
+            let refused = store.data().limits.refused();
+            return exit_status_of(&loaded.name, e, &limits, refused);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::from(e))
+                .with_context(|| format!("cannot instantiate `{}`", loaded.path.display()));
+        }
+    };
+
+    for call in prepared {
+        let func = instance
+            .get_func(&mut store, call.found.index)
+            .expect("the export index comes from this component");
+        let mut results = vec![Val::Bool(false); call.found.ty.results().len()];
+        if let Err(e) = func.call(&mut store, &call.params, &mut results) {
+            let refused = store.data().limits.refused();
+            return exit_status_of(&loaded.name, e, &limits, refused);
+        }
+        // A function without results prints nothing (wasmtime prints `()`).
+        if !results.is_empty() && !write_stdout(&format!("{}\n", DisplayFuncResults(&results)))? {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `call`, finds its function and types its arguments.
+fn prepare<'a>(loaded: &'a Loaded, call: &str) -> Result<Prepared<'a>> {
+    let untyped = UntypedFuncCall::parse(call).map_err(|e| {
+        anyhow::anyhow!(
+            "`--invoke {call}` is not a WAVE function call: {}\n{}\nwrite it as `name(arg, …)`, \
+             e.g. `--invoke 'add(1, 2)'`, with parentheses even for no arguments",
+            describe(&e),
+            caret(call, e.span())
+        )
+    })?;
+    let found = find(loaded, untyped.name())?;
+    let function = found.function;
+    let unpassable = found
+        .ty
+        .params()
+        .map(|(_, t)| t)
+        .chain(found.ty.results())
+        .find(|t| !passable(t));
+    if unpassable.is_some() {
+        bail!(
+            "`{}` takes or returns a resource, stream or future (`{function}`); such handles \
+             cannot be passed to or printed on the command line",
+            function.qualified_name()
+        );
+    }
+    let types: Vec<_> = found.ty.params().map(|(_, t)| t).collect();
+    let params = untyped.to_wasm_params::<Val>(types.iter()).map_err(|e| {
+        anyhow::anyhow!(
+            "`--invoke {call}`: the arguments do not fit `{function}`: {}\n{}",
+            describe(&e),
+            caret(call, e.span())
+        )
+    })?;
+    Ok(Prepared { found, params })
+}
+
+/// A WAVE error's kind and detail, without the span wasm-wave appends.
+fn describe(error: &ParserError) -> String {
+    match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
+    }
+}
+
+/// The call, and a caret under the span an error points at.
+fn caret(call: &str, span: Range<usize>) -> String {
+    let start = call.get(..span.start).map_or(0, |s| s.chars().count());
+    let width = call
+        .get(span.clone())
+        .map_or(1, |s| s.chars().count())
+        .max(1);
+    format!("    {call}\n    {}{}", " ".repeat(start), "^".repeat(width))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_points_under_the_span() {
+        assert_eq!(caret("add(1, x)", 7..8), "    add(1, x)\n           ^");
+        assert_eq!(caret("f()", 3..3), "    f()\n       ^");
+    }
+}

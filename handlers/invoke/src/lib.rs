@@ -1,0 +1,52 @@
+//! Calls a component's exported functions from the command line, as `wasmtime run --invoke`
+//! does: each `--invoke 'CALL'` is a WAVE function call, typed against the function's
+//! parameters; results are printed in WAVE. Several calls run in order on one instance.
+
+mod args;
+mod call;
+mod example;
+mod lookup;
+
+use args::InvokeArgs;
+use clap::{Args as _, FromArgMatches as _};
+use std::process::ExitCode;
+use worldhost_core::{Claim, Handler, Registration, RunContext, World, strength};
+
+/// The `invoke` handler.
+pub struct InvokeHandler;
+
+inventory::submit! { Registration(&InvokeHandler) }
+
+impl Handler for InvokeHandler {
+    fn name(&self) -> &'static str {
+        "invoke"
+    }
+
+    fn summary(&self) -> &'static str {
+        "calls exported functions with WAVE arguments and prints the results (like `wasmtime run --invoke`)"
+    }
+
+    fn looks_for(&self) -> &'static str {
+        "`--invoke 'CALL'` naming an exported function"
+    }
+
+    fn claim(&self, world: &World, matches: &clap::ArgMatches) -> Claim {
+        if args::calls_given(matches) {
+            // The user asked for a call: whatever else the component exports.
+            return Claim::Yes(strength::EXPLICIT);
+        }
+        match example::suggestion(world) {
+            Some(suggestion) => Claim::No(format!("no `--invoke` was given; {suggestion}")),
+            None => Claim::No("it exports no function".into()),
+        }
+    }
+
+    fn augment_args(&self, cmd: clap::Command) -> clap::Command {
+        InvokeArgs::augment_args(cmd)
+    }
+
+    fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
+        let args = InvokeArgs::from_arg_matches(cx.matches)?;
+        call::run(cx, &args)
+    }
+}

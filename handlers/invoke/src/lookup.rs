@@ -1,0 +1,122 @@
+//! Finding the function a call names, with every spelling wasmtime 48 accepts: a top-level
+//! name (`add`); a name inside an exported interface, when only one has it (`mul`); a
+//! qualified name (`my:calc/ops.mul@1.0.0`). worldhost also takes the interface's short name
+//! (`ops.mul`), which wasmtime does not.
+
+use anyhow::{Result, bail};
+use wasmtime::component::ComponentExportIndex;
+use wasmtime::component::types::ComponentFunc;
+use worldhost_core::{Function, Loaded};
+
+/// A function found in the component.
+pub(crate) struct Found<'a> {
+    /// Its description in the world (name, signature).
+    pub function: &'a Function,
+    /// Its type.
+    pub ty: ComponentFunc,
+    /// Its export index, to fetch it from an instance.
+    pub index: ComponentExportIndex,
+}
+
+/// Finds the function `name` (as written in a WAVE call) in `loaded`.
+pub(crate) fn find<'a>(loaded: &'a Loaded, name: &str) -> Result<Found<'a>> {
+    let functions: Vec<&Function> = loaded.world.exported_functions().collect();
+    // The version, if any, follows the function: `ns:pkg/iface.func@1.0.0`. Resource functions
+    // (`[method]counter.get`) have a dot of their own.
+    let (path, version) = match name.split_once('@') {
+        Some((path, version)) => (path, Some(version)),
+        None => (name, None),
+    };
+    let qualified = path.rsplit_once('.').filter(|_| !path.starts_with('['));
+    let candidates: Vec<&Function> = match qualified {
+        Some((instance, func)) => functions
+            .iter()
+            .copied()
+            .filter(|f| f.name == func && instance_matches(f, instance, version))
+            .collect(),
+        None => {
+            let top: Vec<&Function> = functions
+                .iter()
+                .copied()
+                .filter(|f| f.instance.is_none() && f.name == name)
+                .collect();
+            if top.is_empty() {
+                functions
+                    .iter()
+                    .copied()
+                    .filter(|f| f.name == name)
+                    .collect()
+            } else {
+                top
+            }
+        }
+    };
+    match candidates.as_slice() {
+        [function] => {
+            let ty = function
+                .ty
+                .clone()
+                .expect("the world records every export's type");
+            let parent = function
+                .instance
+                .as_deref()
+                .map(|i| loaded.component.get_export_index(None, i))
+                .map(|i| i.expect("the world lists only real exports"));
+            let index = loaded
+                .component
+                .get_export_index(parent.as_ref(), &function.name)
+                .expect("the world lists only real exports");
+            Ok(Found {
+                function,
+                ty,
+                index,
+            })
+        }
+        [] => bail!(
+            "no exported function named `{name}` in `{}`; exported functions: {}",
+            loaded.path.display(),
+            signatures(&functions)
+        ),
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .map(|f| format!("`{}`", f.qualified_name()))
+                .collect();
+            bail!(
+                "`{name}` is exported by more than one interface of `{}`; name one: {}",
+                loaded.path.display(),
+                names.join(", ")
+            )
+        }
+    }
+}
+
+/// Whether `function` lives in the instance a call names: by its full name (`ns:pkg/iface`,
+/// version given after the function or not at all), or by the interface's short name.
+fn instance_matches(function: &Function, instance: &str, version: Option<&str>) -> bool {
+    let Some(exported) = function.instance.as_deref() else {
+        return false;
+    };
+    let Some(iface) = worldhost_core::InterfaceName::parse(exported) else {
+        // A plain instance name (`(export "ops" (instance …))`).
+        return exported == instance && version.is_none();
+    };
+    let name_matches = instance == iface.unversioned() || instance == iface.interface;
+    let version_matches = match version {
+        None => true,
+        Some(v) => iface.version.as_deref() == Some(v),
+    };
+    name_matches && version_matches
+}
+
+/// "`add: func(a: u32, b: u32) -> u32`, …", or "none".
+pub(crate) fn signatures(functions: &[&Function]) -> String {
+    if functions.is_empty() {
+        return "none".into();
+    }
+    functions
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
