@@ -43,7 +43,12 @@ def guest(name: str) -> Path:
         "--manifest-path", str(ROOT / "tests" / "guests" / "Cargo.toml"),
         env={**os.environ, "CARGO_TARGET_DIR": str(target)},
     )
-    return target / "wasm32-wasip2" / "release" / f"{name}.wasm"
+    release = target / "wasm32-wasip2" / "release"
+    # A `bin` guest keeps its name; a `cdylib` one gets underscores.
+    for file in (f"{name}.wasm", f"{name.replace('-', '_')}.wasm"):
+        if (release / file).exists():
+            return release / file
+    sys.exit(f"guest {name} built, but no {name}.wasm in {release}")
 
 
 def clean_env() -> dict:
