@@ -8,6 +8,14 @@ use worldhost_core::{SharedArgs, handlers};
 
 const SUBCOMMANDS: &[&str] = &["run", "inspect", "handlers", "help"];
 
+/// The subcommands handlers bring (`serve`), with the handler each one stands for.
+pub fn handler_subcommands() -> Vec<(&'static str, &'static str, &'static str)> {
+    handlers()
+        .into_iter()
+        .filter_map(|h| h.subcommand().map(|(name, about)| (name, about, h.name())))
+        .collect()
+}
+
 /// The whole command line, with every linked handler's flags.
 pub fn command() -> Command {
     Command::new("worldhost")
@@ -25,6 +33,14 @@ pub fn command() -> Command {
         )
         .after_help("`worldhost app.wasm ARGS…` is short for `worldhost run app.wasm ARGS…`.")
         .subcommand(run_command())
+        .subcommands(handler_subcommands().into_iter().map(|(name, about, handler)| {
+            run_command()
+                .name(name)
+                .about(about)
+                .override_usage(format!("worldhost {name} [OPTIONS] <COMPONENT> [ARGS]..."))
+                // The handler is given by the subcommand.
+                .mut_arg("handler", |a| a.hide(true).default_value(handler))
+        }))
         .subcommand(inspect_command())
         .subcommand(
             Command::new("handlers")
@@ -106,6 +122,9 @@ pub fn expand_shorthand(mut argv: Vec<OsString>) -> Vec<OsString> {
     if let Some((at, arg)) = first {
         let arg = arg.to_string_lossy();
         let is_builtin = SUBCOMMANDS.contains(&arg.as_ref())
+            || handler_subcommands()
+                .iter()
+                .any(|(name, _, _)| *name == arg)
             || matches!(arg.as_ref(), "-h" | "--help" | "-V" | "--version");
         if !is_builtin {
             argv.insert(at, "run".into());

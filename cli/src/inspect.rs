@@ -25,7 +25,7 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
         cache: !matches.get_flag("no-cache"),
         ..Settings::default()
     };
-    let loaded = load_component(path, &build_engine(&settings)?)?;
+    let loaded = load_component(path, &build_engine(&settings, None)?)?;
     let world = &loaded.world;
     let shown = path.display().to_string();
     let forced = matches.get_one::<String>("handler").map(String::as_str);

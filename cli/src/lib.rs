@@ -5,6 +5,7 @@
 
 // Naming a handler crate links it; linking is what makes its `inventory::submit!` count.
 use worldhost_handler_command as _;
+use worldhost_handler_http_proxy as _;
 use worldhost_handler_invoke as _;
 
 mod app;
@@ -18,6 +19,8 @@ pub use app::command;
 use proptest as _;
 #[cfg(test)]
 use tempfile as _;
+#[cfg(test)]
+use ureq as _;
 #[cfg(test)]
 use worldhost_test_artifacts as _;
 
@@ -37,6 +40,14 @@ pub fn main() -> ExitCode {
     init_logging(matches.get_count("verbose"));
     let result = match matches.subcommand() {
         Some(("run", m)) => run::run(m),
+        // A handler's own subcommand: `run` with its `--handler` preset.
+        Some((name, m))
+            if app::handler_subcommands()
+                .iter()
+                .any(|(n, _, _)| *n == name) =>
+        {
+            run::run(m)
+        }
         Some(("inspect", m)) => inspect::inspect(m),
         Some(("handlers", _)) => handlers::list(),
         _ => unreachable!("clap requires a subcommand"),
@@ -67,8 +78,10 @@ fn init_logging(verbose: u8) {
             _ => "debug,worldhost=trace",
         })
     });
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

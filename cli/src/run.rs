@@ -5,7 +5,8 @@ use clap::{ArgMatches, FromArgMatches as _};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use worldhost_core::engine::build_engine;
+use worldhost_core::engine::{build_engine, wants_own_engine};
+use worldhost_core::handler::handler_named;
 use worldhost_core::select::select;
 use worldhost_core::{RunContext, SharedArgs, load_component};
 
@@ -29,10 +30,16 @@ pub(crate) fn run(matches: &ArgMatches) -> Result<ExitCode> {
 
     // Every flag and the file are checked before anything is compiled.
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
-    let engine = build_engine(&settings)?;
-    let loaded = load_component(&path, &engine)?;
     let forced = matches.get_one::<String>("handler").map(String::as_str);
+    // A handler named up front gets its own engine from the start.
+    let forced_handler = forced.and_then(handler_named);
+    let engine = build_engine(&settings, forced_handler)?;
+    let mut loaded = load_component(&path, &engine)?;
     let choice = select(&path.display().to_string(), &loaded.world, matches, forced)?;
+    if forced_handler.is_none() && wants_own_engine(choice.handler, &settings) {
+        let engine = build_engine(&settings, Some(choice.handler))?;
+        loaded = load_component(&path, &engine)?;
+    }
     tracing::info!(
         handler = choice.handler.name(),
         reason = %choice.reason,

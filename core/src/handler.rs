@@ -42,10 +42,22 @@ pub trait Handler: Sync + 'static {
     /// command line; it may lack the handler's own flags (`inspect` has none), so read them
     /// with `try_get_*`.
     fn claim(&self, world: &World, matches: &ArgMatches) -> Claim;
+    /// A subcommand of its own that means `run --handler NAME` (`serve` for the HTTP proxy),
+    /// with its one-line help; `None` (the default) for none.
+    fn subcommand(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
     /// Adds the handler's own flags to the `run` command, under their own help heading.
     /// Every handler's flags are parsed on every run: none may be required.
     fn augment_args(&self, cmd: clap::Command) -> clap::Command {
         cmd
+    }
+    /// Adjusts the engine this handler's components run in (a server wants the pooling
+    /// allocator). Returns whether it changed anything: if so, and the handler was chosen only
+    /// after loading, core loads the component again into an engine so configured (a cache
+    /// hit, not a second compilation).
+    fn configure_engine(&self, _config: &mut wasmtime::Config, _settings: &Settings) -> bool {
+        false
     }
     /// Runs the component and returns the process's exit status; never exits itself.
     fn run(&self, cx: RunContext<'_>) -> Result<ExitCode>;

@@ -121,7 +121,7 @@ fn unknown_handler_lists_the_registered_ones() {
         .run()
         .code(2)
         .stderr_has("invalid value 'comand'")
-        .stderr_has("[possible values: command, invoke]");
+        .stderr_has("[possible values: command, http-proxy, invoke]");
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn handlers_lists_exactly_the_shipped_handlers() {
         .lines()
         .filter(|line| !line.starts_with(' '))
         .collect();
-    assert_eq!(names, ["command", "invoke"], "{}", out.stdout);
+    assert_eq!(names, ["command", "http-proxy", "invoke"], "{}", out.stdout);
     out.stdout_has("recognises: an export of `wasi:cli/run`")
         .stdout_has("--argv0 <NAME>");
 }
@@ -86,7 +86,7 @@ fn run_help_shows_each_handlers_flags_under_its_heading() {
         .stdout_has("--argv0 <NAME>")
         .stdout_has("Capabilities and limits (shared by every handler):")
         .stdout_has("--dir <HOST[::GUEST][::ro]>")
-        .stdout_has("[possible values: command, invoke]");
+        .stdout_has("[possible values: command, http-proxy, invoke]");
 }
 
 #[test]

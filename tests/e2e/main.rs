@@ -1,5 +1,7 @@
 //! End-to-end tests of the real `worldhost` binary on real components built from source in
 //! tests/guests, and on tiny bad inputs in tests/e2e/data.
+// Helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
 
 // Each command guest, run through the command handler, against wasmtime's behaviour.
 mod command;
@@ -11,6 +13,10 @@ mod cli;
 mod invoke;
 // Property test: random WAVE values through an identity export come back equal.
 mod invoke_roundtrip;
+// The http-proxy handler over real sockets.
+mod serve;
+// The fixture for serve: a worldhost server on a free port.
+mod server;
 // Capabilities and limits: `--dir` (read-only too), `--env`, `-S`, `-W`.
 mod settings;
 
@@ -33,6 +39,7 @@ mod tested {
         trap, write_file,
     };
     pub(crate) use crate::invoke::{invoke_calc, invoke_import};
+    pub(crate) use crate::serve::{http_hello, http_routes};
 }
 
 // A guest without a test named after it does not compile.

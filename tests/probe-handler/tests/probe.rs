@@ -21,7 +21,12 @@ fn linking_the_crate_registers_the_handler() {
         .lines()
         .filter(|line| !line.starts_with(' '))
         .collect();
-    assert_eq!(names, ["command", "invoke", "probe"], "{}", out.stdout);
+    assert_eq!(
+        names,
+        ["command", "http-proxy", "invoke", "probe"],
+        "{}",
+        out.stdout
+    );
     out.stdout_has("recognises: an export of `worldhost:probe/ping`")
         .stdout_has("--probe-greeting <TEXT>");
 }
@@ -80,7 +85,7 @@ fn its_flags_have_their_own_help_heading() {
         .success()
         .stdout_has("Probe options:")
         .stdout_has("--probe-greeting <TEXT>")
-        .stdout_has("[possible values: command, invoke, probe]");
+        .stdout_has("[possible values: command, http-proxy, invoke, probe]");
 }
 
 #[test]

@@ -1,0 +1,33 @@
+//! The http-proxy handler's own flags.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Flags of the `http-proxy` handler.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "HTTP proxy options")]
+pub(crate) struct HttpProxyArgs {
+    /// Socket address to listen on (port 0: any free port; the address is printed on stderr)
+    #[arg(long, value_name = "SOCKADDR", default_value = "0.0.0.0:8080")]
+    pub addr: SocketAddr,
+
+    /// Requests handled at once; past it, a request is answered 503 at once
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_concurrent_requests: usize,
+
+    /// Largest request body, in bytes; a larger one is answered 413
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_request_body_size: u64,
+
+    /// Let the guest send HTTP requests to HOST (`example.com`, `127.0.0.1:8081`, `*` for any)
+    ///
+    /// Outgoing requests are denied unless their host (and port, when one is given here) is
+    /// listed. May be repeated. wasmtime serve allows every host and has no such list.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub allow_outgoing: Vec<String>,
+
+    /// How long in-flight requests may run on after SIGINT or SIGTERM
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = worldhost_core::settings::duration_parser())]
+    pub shutdown_grace: Duration,
+}

@@ -1,0 +1,90 @@
+//! The store of one request: WASI granted from the shared settings (stdout and stderr
+//! inherited, no stdin), wasi:http with the outgoing allow-list, and the limits of `-W`. And
+//! the engine a server wants: the pooling allocator, so that a fresh instance per request is
+//! cheap.
+
+use crate::outgoing::OutgoingPolicy;
+use anyhow::Result;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use worldhost_core::Settings;
+use worldhost_core::store::MemoryLimiter;
+
+/// Epoch ticks per second when `-W timeout` is given: the deadline's resolution.
+pub(crate) const TICKS_PER_SECOND: u64 = 100;
+
+/// Store data of one request.
+pub(crate) struct ServeHost {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    pub limits: MemoryLimiter,
+    outgoing: OutgoingPolicy,
+}
+
+impl WasiView for ServeHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for ServeHost {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
+}
+
+/// A fresh store for one request, granted what the settings grant.
+pub(crate) fn new_store(
+    engine: &Engine,
+    settings: &Settings,
+    argv0: &str,
+    outgoing: &OutgoingPolicy,
+) -> Result<Store<ServeHost>> {
+    let mut wasi = settings.wasi_builder(&[argv0.to_string()])?;
+    // A server's guest reads its request, never the terminal.
+    wasi.stdin(wasmtime_wasi::p2::pipe::ClosedInputStream);
+    let host = ServeHost {
+        wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        limits: MemoryLimiter::new(settings.limits.max_memory_size),
+        outgoing: outgoing.clone(),
+    };
+    let mut store = Store::new(engine, host);
+    store.limiter(|host| &mut host.limits);
+    if let Some(fuel) = settings.limits.fuel {
+        store.set_fuel(fuel)?;
+    }
+    if let Some(timeout) = settings.limits.timeout {
+        // The server's ticker advances the epoch TICKS_PER_SECOND times a second.
+        let ticks = (timeout.as_millis() as u64 * TICKS_PER_SECOND)
+            .div_ceil(1000)
+            .max(1);
+        store.set_epoch_deadline(ticks);
+    }
+    Ok(store)
+}
+
+/// The pooling allocator, sized so that a slot is reused without being zeroed from scratch:
+/// keeping the first pages of memories and tables resident avoids most of the per-request
+/// `madvise` cost (the flags wasmtime's own users tune by hand).
+pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .linear_memory_keep_resident(16 << 20)
+        .table_keep_resident(1 << 20);
+    if let Some(max) = settings.limits.max_memory_size {
+        pooling.max_memory_size(max);
+    }
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+}

@@ -1,0 +1,71 @@
+//! Serves `wasi:http/proxy` components over HTTP/1.1, one fresh instance per request, as
+//! `wasmtime serve` does: on tokio and hyper, with wasmtime-wasi-http's request and response
+//! types. Faults stay inside their request.
+
+mod args;
+mod body;
+mod host;
+mod outgoing;
+mod request;
+mod server;
+
+use args::HttpProxyArgs;
+use clap::{Args as _, FromArgMatches as _};
+use std::process::ExitCode;
+use worldhost_core::{Claim, Handler, Registration, RunContext, Settings, World, strength};
+
+/// The interface a proxy exports.
+const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+
+/// The `http-proxy` handler.
+pub struct HttpProxyHandler;
+
+inventory::submit! { Registration(&HttpProxyHandler) }
+
+impl Handler for HttpProxyHandler {
+    fn name(&self) -> &'static str {
+        "http-proxy"
+    }
+
+    fn summary(&self) -> &'static str {
+        "serves wasi:http/proxy components over HTTP, a fresh instance per request (like `wasmtime serve`)"
+    }
+
+    fn looks_for(&self) -> &'static str {
+        "an export of `wasi:http/incoming-handler`"
+    }
+
+    fn claim(&self, world: &World, _matches: &clap::ArgMatches) -> Claim {
+        match world.export_of(INCOMING_HANDLER) {
+            Some(item) => match item.interface.as_ref().and_then(|i| i.version.as_deref()) {
+                Some(v) if v.starts_with("0.2.") => Claim::Yes(strength::WORLD),
+                Some(v) => Claim::No(format!(
+                    "it exports `{INCOMING_HANDLER}@{v}`, and this handler serves 0.2.x"
+                )),
+                None => Claim::No(format!("its `{INCOMING_HANDLER}` export has no version")),
+            },
+            None => Claim::No(format!("it does not export `{INCOMING_HANDLER}`")),
+        }
+    }
+
+    fn subcommand(&self) -> Option<(&'static str, &'static str)> {
+        Some((
+            "serve",
+            "Serve a wasi:http/proxy component over HTTP (`run --handler http-proxy`)",
+        ))
+    }
+
+    fn augment_args(&self, cmd: clap::Command) -> clap::Command {
+        HttpProxyArgs::augment_args(cmd)
+    }
+
+    fn configure_engine(&self, config: &mut wasmtime::Config, settings: &Settings) -> bool {
+        host::configure_engine(config, settings);
+        true
+    }
+
+    fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
+        let args = HttpProxyArgs::from_arg_matches(cx.matches)?;
+        server::serve(cx, args)
+    }
+}

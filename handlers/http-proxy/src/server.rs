@@ -1,0 +1,213 @@
+//! The server: links WASI and wasi:http, pre-instantiates the component once, listens, serves
+//! each connection with hyper (HTTP/1.1, keep-alive), and shuts down gracefully on SIGINT or
+//! SIGTERM: it stops accepting, lets in-flight requests finish within `--shutdown-grace`, and
+//! exits 0.
+
+use crate::args::HttpProxyArgs;
+use crate::host::{ServeHost, TICKS_PER_SECOND};
+use crate::outgoing::OutgoingPolicy;
+use crate::request;
+use anyhow::{Context as _, Result, bail};
+use hyper::server::conn::http1;
+use std::io::ErrorKind;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use worldhost_core::link::link_unprovided;
+use worldhost_core::{RunContext, Settings};
+
+/// What every request needs, shared.
+pub(crate) struct Server {
+    pub pre: ProxyPre<ServeHost>,
+    pub settings: Settings,
+    /// The component's file name: the guest's argv[0] and the name in logs.
+    pub name: String,
+    pub args: HttpProxyArgs,
+    pub permits: Arc<Semaphore>,
+    pub outgoing: OutgoingPolicy,
+}
+
+pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode> {
+    let loaded = cx.component;
+    if args.max_concurrent_requests == 0 {
+        bail!("`--max-concurrent-requests 0` would refuse every request; give at least 1");
+    }
+    let mut linker: Linker<ServeHost> = Linker::new(&loaded.engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    link_unprovided(&mut linker, loaded, cx.settings, &["http"])?;
+    let pre = linker
+        .instantiate_pre(&loaded.component)
+        .map_err(anyhow::Error::from)
+        .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
+        .with_context(|| format!("cannot prepare `{}` for serving", loaded.path.display()))?;
+    let server = Arc::new(Server {
+        pre,
+        settings: cx.settings.clone(),
+        name: loaded.name.clone(),
+        permits: Arc::new(Semaphore::new(args.max_concurrent_requests)),
+        outgoing: OutgoingPolicy::new(args.allow_outgoing.clone()),
+        args,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(server))
+}
+
+async fn run(server: Arc<Server>) -> Result<ExitCode> {
+    let addr = server.args.addr;
+    let listener = TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+        ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {addr}: the address is in use (is another server running there?); \
+             choose another with `--addr`, or `--addr 127.0.0.1:0` for any free port"
+        ),
+        ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "cannot listen on {addr}: permission denied (ports below 1024 need privileges); \
+             choose another with `--addr`"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+    })?;
+    let local = listener.local_addr()?;
+    eprintln!("Serving HTTP on http://{local}/");
+    let _ticker = server
+        .settings
+        .limits
+        .timeout
+        .map(|_| EpochTicker::start(server.pre.engine().clone()));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut signals = Signals::new()?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a moment, keep serving.
+                        tracing::warn!("cannot accept a connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let server = server.clone();
+                let mut stop = stop_rx.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        request::handle(server.clone(), req)
+                    });
+                    let conn = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let mut conn = std::pin::pin!(conn);
+                    let result = tokio::select! {
+                        result = conn.as_mut() => result,
+                        _ = stop.changed() => {
+                            // Finish the request in flight, take no new one.
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            signal = signals.next() => {
+                eprintln!("{signal}: stopping; finishing {} open connection(s)", connections.len());
+                break;
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let grace = server.args.shutdown_grace;
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        eprintln!(
+            "{} connection(s) still open after `--shutdown-grace {}`; closing them",
+            connections.len(),
+            humantime_secs(grace)
+        );
+        connections.abort_all();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn humantime_secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = self.term.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+/// Advances the engine's epoch TICKS_PER_SECOND times a second, for the per-request deadline
+/// of `-W timeout`; one thread for the whole server.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("worldhost-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1000 / TICKS_PER_SECOND));
+                    engine.increment_epoch();
+                }
+            })
+            .expect("a thread can be spawned for the epoch ticker");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

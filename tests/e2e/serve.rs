@@ -1,0 +1,272 @@
+//! The http-proxy handler over a real socket on 127.0.0.1: responses, big bodies both ways,
+//! faults that stay inside their request, deadlines, concurrency, outgoing requests with the
+//! allow-list, graceful shutdown, and bad input.
+
+use crate::server::{Server, client, get};
+use crate::worldhost;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use worldhost_test_artifacts as guest;
+
+#[test]
+pub(crate) fn http_hello() {
+    let server = Server::start(&[guest::HTTP_HELLO]);
+    let response = client().get(&server.url("/")).call().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-hello"], "worldhost");
+    let (status, body) = get(&server.url("/any/path"));
+    assert_eq!((status, body.as_str()), (200, "Hello, world!\n"));
+}
+
+#[test]
+pub(crate) fn http_routes() {
+    // Chosen by its world, with `run` as with `serve`.
+    let mut server = Server::start(&[guest::HTTP_ROUTES]);
+    assert_eq!(
+        get(&server.url("/status/418")),
+        (418, "status 418\n".into())
+    );
+    assert_eq!(server.stop("TERM").code(), Some(0));
+}
+
+#[test]
+fn run_chooses_the_proxy_handler_by_itself() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_worldhost"))
+        .args(["run", "--addr", "127.0.0.1:0", guest::HTTP_HELLO])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.starts_with("Serving HTTP on http://127.0.0.1:"),
+        "{line}"
+    );
+}
+
+#[test]
+fn echo_of_method_path_query_headers_and_body() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let mut response = client()
+        .post(&server.url("/echo?q=1&r=two"))
+        .header("x-first", "one")
+        .header("x-second", "two")
+        .send("the body")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.body_mut().read_to_string().unwrap(),
+        "POST /echo?q=1&r=two\nx-first: one\nx-second: two\n\nthe body"
+    );
+}
+
+#[test]
+fn a_10_mb_response_streamed_in_chunks_arrives_whole() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let mut response = client().get(&server.url("/big?mb=10")).call().unwrap();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(body.len(), 10 << 20);
+    assert!(
+        body.iter()
+            .enumerate()
+            .all(|(i, b)| usize::from(*b) == (i % 4096) % 251)
+    );
+}
+
+#[test]
+fn a_10_mb_request_body_is_read_whole() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let body: Vec<u8> = (0..10u32 << 20).map(|i| (i % 253) as u8).collect();
+    let sum = body.iter().fold(0u32, |s, b| s.wrapping_add(u32::from(*b)));
+    let mut response = client()
+        .post(&server.url("/count"))
+        .send(&body[..])
+        .unwrap();
+    assert_eq!(
+        response.body_mut().read_to_string().unwrap(),
+        format!("{} bytes, sum {sum}\n", 10 << 20)
+    );
+}
+
+#[test]
+fn a_body_over_the_bound_is_refused() {
+    let server = Server::start(&["--max-request-body-size", "1000", guest::HTTP_ROUTES]);
+    let response = client()
+        .post(&server.url("/count"))
+        .send(&[0u8; 2000][..])
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(get(&server.url("/count")).0, 200);
+}
+
+#[test]
+fn a_trap_is_a_500_for_that_request_only() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    assert_eq!(get(&server.url("/trap")).0, 500);
+    assert_eq!(get(&server.url("/")), (200, "Hello, world!\n".into()));
+    assert!(
+        server
+            .stderr()
+            .contains("`http_routes.wasm` trapped: wasm `unreachable`")
+    );
+}
+
+#[test]
+fn a_trap_after_the_headers_cuts_the_response_off() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    // The response must not end cleanly: either the connection closes before the headers are
+    // flushed, or the body is cut off; never a complete 200.
+    let result = client()
+        .get(&server.url("/trap-after-headers"))
+        .call()
+        .and_then(|mut response| response.body_mut().read_to_string());
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(get(&server.url("/")).0, 200);
+    assert!(server.stderr().contains("trapped"));
+}
+
+#[test]
+fn no_response_is_a_500() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    assert_eq!(get(&server.url("/no-response")).0, 500);
+    assert!(
+        server
+            .stderr()
+            .contains("returned without setting a response")
+    );
+}
+
+#[test]
+fn a_deadline_overrun_is_a_504_and_others_are_served() {
+    let server = Server::start(&["-W", "timeout=500ms", guest::HTTP_ROUTES]);
+    let url = server.url("/spin");
+    let spinning = std::thread::spawn(move || get(&url).0);
+    assert_eq!(
+        get(&server.url("/slow?ms=100")),
+        (200, "slept 100 ms\n".into())
+    );
+    assert_eq!(spinning.join().unwrap(), 504);
+    assert!(server.stderr().contains("ran past its time limit"));
+}
+
+#[test]
+fn two_hundred_concurrent_requests_are_all_answered() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let threads: Vec<_> = (0..200)
+        .map(|i| {
+            let url = server.url(&format!("/echo?n={i}"));
+            std::thread::spawn(move || (i, get(&url)))
+        })
+        .collect();
+    for thread in threads {
+        let (i, (status, body)) = thread.join().unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, format!("GET /echo?n={i}\n\n"));
+    }
+}
+
+/// A one-request HTTP server on 127.0.0.1 for the guest to call; returns its port.
+fn upstream(answer: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(1) {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            stream.write_all(reply.as_bytes()).unwrap();
+        }
+    });
+    port
+}
+
+#[test]
+fn outgoing_requests_go_to_allowed_hosts_only() {
+    let port = upstream("from upstream");
+    let allowed = format!("127.0.0.1:{port}");
+    let server = Server::start(&["--allow-outgoing", &allowed, guest::HTTP_ROUTES]);
+    let fetch = server.url(&format!("/fetch?url=http://127.0.0.1:{port}/x"));
+    assert_eq!(get(&fetch), (200, "upstream 200: from upstream".into()));
+    // Another port of the same host is not on the list.
+    let denied = server.url(&format!("/fetch?url=http://127.0.0.1:{}/x", port + 1));
+    let (status, body) = get(&denied);
+    assert_eq!(status, 502);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+}
+
+#[test]
+fn outgoing_requests_are_denied_by_default() {
+    let port = upstream("never");
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let (status, body) = get(&server.url(&format!("/fetch?url=http://127.0.0.1:{port}/")));
+    assert_eq!(status, 502);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+}
+
+#[test]
+fn graceful_shutdown_lets_a_slow_request_finish() {
+    let mut server = Server::start(&["-vv", guest::HTTP_ROUTES]);
+    let url = server.url("/slow?ms=1500");
+    let slow = std::thread::spawn(move || get(&url));
+    server.wait_for("request received");
+    assert_eq!(server.stop("INT").code(), Some(0));
+    assert_eq!(slow.join().unwrap(), (200, "slept 1500 ms\n".into()));
+}
+
+#[test]
+fn access_log_with_v() {
+    let server = Server::start(&["-v", guest::HTTP_HELLO]);
+    get(&server.url("/logged?x=1"));
+    let mut server = server;
+    let line = server.wait_for("request");
+    assert!(
+        line.contains("GET") && line.contains("/logged?x=1") && line.contains("200"),
+        "{line}"
+    );
+}
+
+#[test]
+fn address_in_use() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    worldhost()
+        .args(["serve", "--addr", &addr, guest::HTTP_HELLO])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("the address is in use")
+        .stderr_has("--addr 127.0.0.1:0");
+}
+
+#[test]
+fn unparsable_address() {
+    worldhost()
+        .args(["serve", "--addr", "localhost:port", guest::HTTP_HELLO])
+        .run()
+        .code(2)
+        .stderr_has("invalid value 'localhost:port' for '--addr <SOCKADDR>'");
+}
+
+#[test]
+fn serve_on_a_component_without_the_incoming_handler() {
+    worldhost()
+        .args(["serve", "--addr", "127.0.0.1:0", guest::HELLO])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("`--handler http-proxy` cannot run")
+        .stderr_has("it does not export `wasi:http/incoming-handler`")
+        .stderr_has("`wasi:cli/run@0.2.");
+}
