@@ -78,6 +78,8 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
         _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
     })?;
     let local = listener.local_addr()?;
+    // Listen for signals before saying we serve: a signal right after the line is not lost.
+    let mut signals = Signals::new()?;
     eprintln!("Serving HTTP on http://{local}/");
     let _ticker = server
         .settings
@@ -87,7 +89,6 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
-    let mut signals = Signals::new()?;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -152,26 +153,34 @@ fn humantime_secs(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM.
+/// SIGINT (Ctrl-C) and SIGTERM, listened for from the start: a signal that arrives while the
+/// accept loop is busy is kept, not lost (a `ctrl_c()` made anew each turn would miss it).
 struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     fn new() -> Result<Self> {
-        Ok(Self {
-            #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?,
-        })
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
 
     async fn next(&mut self) -> &'static str {
         #[cfg(unix)]
         {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = self.int.recv() => "SIGINT",
                 _ = self.term.recv() => "SIGTERM",
             }
         }
