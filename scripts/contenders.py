@@ -4,6 +4,7 @@ from tests/guests, and a description of the machine."""
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,20 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def write_section(name: str, section: str):
+    """Puts `section` into docs/BENCHMARKS.md between this script's markers, replacing the
+    previous figures of the same script and leaving the others."""
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    block = f"{begin}\n{section}\n{end}"
+    doc = ROOT / "docs" / "BENCHMARKS.md"
+    text = doc.read_text() if doc.exists() else (
+        "# Benchmarks\n\nEvery figure here comes from a script in `scripts/`; rerun it to check.\n"
+    )
+    if begin in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    doc.write_text(text)
+    print(f"wrote {doc}", file=sys.stderr)
