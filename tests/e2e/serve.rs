@@ -270,3 +270,46 @@ fn serve_on_a_component_without_the_incoming_handler() {
         .stderr_has("it does not export `wasi:http/incoming-handler`")
         .stderr_has("`wasi:cli/run@0.2.");
 }
+
+#[test]
+fn env_and_dir_take_effect_without_s_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("page.txt"), "from a granted dir\n").unwrap();
+    let grant = format!("{}::/site::ro", dir.path().display());
+    let server = Server::start(&["--env", "GREETING=hi", "--dir", &grant, guest::HTTP_ROUTES]);
+    assert_eq!(
+        get(&server.url("/env?name=GREETING")),
+        (200, "GREETING=hi\n".into())
+    );
+    assert_eq!(
+        get(&server.url("/env?name=HOME")),
+        (200, "HOME=(unset)\n".into())
+    );
+    assert_eq!(
+        get(&server.url("/file?path=/site/page.txt")),
+        (200, "from a granted dir\n".into())
+    );
+    // Nothing outside the grant.
+    assert_eq!(get(&server.url("/file?path=/etc/hostname")).0, 404);
+}
+
+#[test]
+fn s_cli_is_accepted_as_in_wasmtime() {
+    let server = Server::start(&["-S", "cli", guest::HTTP_HELLO]);
+    assert_eq!(get(&server.url("/")).0, 200);
+}
+
+#[test]
+fn a_request_past_max_memory_size_fails_alone() {
+    let server = Server::start(&["-W", "max-memory-size=8388608", guest::HTTP_ROUTES]);
+    assert_eq!(get(&server.url("/alloc?mb=32")).0, 500);
+    assert_eq!(
+        get(&server.url("/alloc?mb=1")),
+        (200, "holding 1 MiB\n".into())
+    );
+    assert!(
+        server
+            .stderr()
+            .contains("past `-W max-memory-size=8388608`")
+    );
+}

@@ -52,6 +52,28 @@ impl wasip2::exports::http::incoming_handler::Guest for Routes {
                 respond(out, 200, &[], format!("slept {ms} ms\n").as_bytes());
             }
             "/no-response" => drop(out),
+            "/env" => {
+                let name = query.strip_prefix("name=").unwrap_or("");
+                let value = std::env::var(name).unwrap_or_else(|_| "(unset)".into());
+                respond(out, 200, &[], format!("{name}={value}\n").as_bytes());
+            }
+            "/file" => {
+                let path = query.strip_prefix("path=").unwrap_or("");
+                match std::fs::read_to_string(path) {
+                    Ok(text) => respond(out, 200, &[], text.as_bytes()),
+                    Err(e) => respond(out, 404, &[], format!("{e}\n").as_bytes()),
+                }
+            }
+            "/alloc" => {
+                let mib: usize = param(query, "mb").unwrap_or(64);
+                let block = core::hint::black_box(vec![1u8; mib << 20]);
+                respond(
+                    out,
+                    200,
+                    &[],
+                    format!("holding {} MiB\n", block.len() >> 20).as_bytes(),
+                );
+            }
             "/fetch" => fetch(out, query.strip_prefix("url=").unwrap_or("")),
             _ if path.starts_with("/status/") => {
                 let code: u16 = path["/status/".len()..].parse().unwrap_or(500);
