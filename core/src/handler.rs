@@ -94,3 +94,19 @@ pub fn handlers() -> Vec<&'static dyn Handler> {
 pub fn handler_named(name: &str) -> Option<&'static dyn Handler> {
     handlers().into_iter().find(|h| h.name() == name)
 }
+
+/// The usual claim of a handler for one world: [`strength::WORLD`] when the component exports
+/// `interface` (`ns:pkg/iface`) at a version starting with `versions` ("0.2."), otherwise the
+/// reason why not.
+pub fn claim_export(world: &World, interface: &str, versions: &str) -> Claim {
+    let Some(item) = world.export_of(interface) else {
+        return Claim::No(format!("it does not export `{interface}`"));
+    };
+    match item.interface.as_ref().and_then(|i| i.version.as_deref()) {
+        Some(v) if v.starts_with(versions) => Claim::Yes(strength::WORLD),
+        Some(v) => Claim::No(format!(
+            "it exports `{interface}@{v}`, and this handler takes {versions}x"
+        )),
+        None => Claim::No(format!("its `{interface}` export has no version")),
+    }
+}

@@ -4,6 +4,7 @@
 //! `inventory` and are found at run time.
 
 pub mod engine;
+pub mod guest;
 pub mod handler;
 pub mod link;
 pub mod load;
@@ -14,7 +15,7 @@ pub mod settings;
 pub mod store;
 pub mod world;
 
-pub use handler::{Claim, Handler, Registration, RunContext, handlers, strength};
+pub use handler::{Claim, Handler, Registration, RunContext, claim_export, handlers, strength};
 pub use load::{Loaded, load_component};
 pub use settings::{Limits, Settings, SharedArgs};
 pub use store::Host;

@@ -66,12 +66,12 @@ fn inspect_a_bad_file_is_the_same_error_as_run() {
 fn handlers_lists_exactly_the_shipped_handlers() {
     let out = worldhost().args(["handlers"]).run();
     out.success();
-    let names: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|line| !line.starts_with(' '))
-        .collect();
-    assert_eq!(names, ["command", "http-proxy", "invoke"], "{}", out.stdout);
+    assert_eq!(
+        out.stdout_items(),
+        ["command", "http-proxy", "invoke"],
+        "{}",
+        out.stdout
+    );
     out.stdout_has("recognises: an export of `wasi:cli/run`")
         .stdout_has("--argv0 <NAME>");
 }

@@ -7,7 +7,7 @@ mod run;
 use args::CommandArgs;
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
-use worldhost_core::{Claim, Handler, Registration, RunContext, World, strength};
+use worldhost_core::{Claim, Handler, Registration, RunContext, World, claim_export};
 
 /// The interface a command exports.
 const RUN_INTERFACE: &str = "wasi:cli/run";
@@ -31,16 +31,7 @@ impl Handler for CommandHandler {
     }
 
     fn claim(&self, world: &World, _matches: &clap::ArgMatches) -> Claim {
-        match world.export_of(RUN_INTERFACE) {
-            Some(item) => match item.interface.as_ref().and_then(|i| i.version.as_deref()) {
-                Some(v) if v.starts_with("0.2.") => Claim::Yes(strength::WORLD),
-                Some(v) => Claim::No(format!(
-                    "it exports `{RUN_INTERFACE}@{v}`, and this handler runs 0.2.x"
-                )),
-                None => Claim::No(format!("its `{RUN_INTERFACE}` export has no version")),
-            },
-            None => Claim::No(format!("it does not export `{RUN_INTERFACE}`")),
-        }
+        claim_export(world, RUN_INTERFACE, "0.2.")
     }
 
     fn augment_args(&self, cmd: clap::Command) -> clap::Command {

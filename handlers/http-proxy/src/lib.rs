@@ -12,7 +12,7 @@ mod server;
 use args::HttpProxyArgs;
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
-use worldhost_core::{Claim, Handler, Registration, RunContext, Settings, World, strength};
+use worldhost_core::{Claim, Handler, Registration, RunContext, Settings, World, claim_export};
 
 /// The interface a proxy exports.
 const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
@@ -36,16 +36,7 @@ impl Handler for HttpProxyHandler {
     }
 
     fn claim(&self, world: &World, _matches: &clap::ArgMatches) -> Claim {
-        match world.export_of(INCOMING_HANDLER) {
-            Some(item) => match item.interface.as_ref().and_then(|i| i.version.as_deref()) {
-                Some(v) if v.starts_with("0.2.") => Claim::Yes(strength::WORLD),
-                Some(v) => Claim::No(format!(
-                    "it exports `{INCOMING_HANDLER}@{v}`, and this handler serves 0.2.x"
-                )),
-                None => Claim::No(format!("its `{INCOMING_HANDLER}` export has no version")),
-            },
-            None => Claim::No(format!("it does not export `{INCOMING_HANDLER}`")),
-        }
+        claim_export(world, INCOMING_HANDLER, "0.2.")
     }
 
     fn subcommand(&self) -> Option<(&'static str, &'static str)> {

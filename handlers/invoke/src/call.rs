@@ -5,17 +5,16 @@
 use crate::args::InvokeArgs;
 use crate::example::{passable, suggestion};
 use crate::lookup::{Found, find};
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use std::ops::Range;
 use std::process::ExitCode;
 use wasmtime::component::Val;
 use wasmtime::component::wasm_wave::parser::ParserError;
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::wasm_wave::wasm::DisplayFuncResults;
-use worldhost_core::link::wasi_linker;
-use worldhost_core::outcome::exit_status_of;
+use worldhost_core::guest::GuestRun;
 use worldhost_core::output::write_stdout;
-use worldhost_core::{Host, Loaded, RunContext};
+use worldhost_core::{Loaded, RunContext};
 
 /// A call ready to run: the function and its typed arguments.
 struct Prepared<'a> {
@@ -41,34 +40,22 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
         .map(|call| prepare(loaded, call))
         .collect::<Result<Vec<_>>>()?;
 
-    let engine = &loaded.engine;
-    let linker = wasi_linker(loaded, cx.settings)?;
-    let argv: Vec<String> = std::iter::once(loaded.name.clone())
-        .chain(cx.args.iter().cloned())
-        .collect();
-    let mut store = Host::new_store(engine, cx.settings, &argv)?;
-    let limits = cx.settings.limits;
-    let _timeout = limits.start_timeout(engine);
-    let instance = match linker.instantiate(&mut store, &loaded.component) {
+    let mut guest = GuestRun::prepare(&cx, loaded.name.clone())?;
+    let instance = match guest
+        .linker
+        .instantiate(&mut guest.store, &loaded.component)
+    {
         Ok(instance) => instance,
-        Err(e) if e.downcast_ref::<wasmtime::Trap>().is_some() => {
-            let refused = store.data().limits.refused();
-            return exit_status_of(&loaded.name, e, &limits, refused);
-        }
-        Err(e) => {
-            return Err(anyhow::Error::from(e))
-                .with_context(|| format!("cannot instantiate `{}`", loaded.path.display()));
-        }
+        Err(e) => return guest.instantiation_failed(e),
     };
 
     for call in prepared {
         let func = instance
-            .get_func(&mut store, call.found.index)
+            .get_func(&mut guest.store, call.found.index)
             .expect("the export index comes from this component");
         let mut results = vec![Val::Bool(false); call.found.ty.results().len()];
-        if let Err(e) = func.call(&mut store, &call.params, &mut results) {
-            let refused = store.data().limits.refused();
-            return exit_status_of(&loaded.name, e, &limits, refused);
+        if let Err(e) = func.call(&mut guest.store, &call.params, &mut results) {
+            return guest.exit_status(e);
         }
         // A function without results prints nothing (wasmtime prints `()`).
         if !results.is_empty() && !write_stdout(&format!("{}\n", DisplayFuncResults(&results)))? {

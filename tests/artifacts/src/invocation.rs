@@ -140,6 +140,15 @@ impl Outcome {
         self
     }
 
+    /// The lines of stdout that are not indented: the items of a listing such as
+    /// `worldhost handlers`.
+    pub fn stdout_items(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|line| !line.starts_with(' '))
+            .collect()
+    }
+
     /// Checks that stderr contains `part`.
     #[track_caller]
     pub fn stderr_has(&self, part: &str) -> &Self {

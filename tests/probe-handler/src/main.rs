@@ -5,7 +5,8 @@
 use anyhow::{Context as _, Result};
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
-use worldhost_core::{Claim, Handler, Host, Registration, RunContext, World, strength};
+use worldhost_core::guest::GuestRun;
+use worldhost_core::{Claim, Handler, Registration, RunContext, World, strength};
 
 /// The interface the probe recognises (wit/probe.wit).
 const PING: &str = "worldhost:probe/ping";
@@ -61,13 +62,14 @@ impl Handler for ProbeHandler {
             );
             return Ok(ExitCode::SUCCESS);
         };
-        let linker = worldhost_core::link::wasi_linker(loaded, cx.settings)?;
-        let mut store = Host::new_store(
-            &loaded.engine,
-            cx.settings,
-            std::slice::from_ref(&loaded.name),
-        )?;
-        let instance = linker.instantiate(&mut store, &loaded.component)?;
+        let mut guest = GuestRun::prepare(&cx, loaded.name.clone())?;
+        let instance = match guest
+            .linker
+            .instantiate(&mut guest.store, &loaded.component)
+        {
+            Ok(instance) => instance,
+            Err(e) => return guest.instantiation_failed(e),
+        };
         let iface = loaded
             .component
             .get_export_index(None, &export.name)
@@ -76,8 +78,11 @@ impl Handler for ProbeHandler {
             .component
             .get_export_index(Some(&iface), "ping")
             .context("the ping function is exported")?;
-        let ping = instance.get_typed_func::<(), (String,)>(&mut store, func)?;
-        let (answer,) = ping.call(&mut store, ())?;
+        let ping = instance.get_typed_func::<(), (String,)>(&mut guest.store, func)?;
+        let (answer,) = match ping.call(&mut guest.store, ()) {
+            Ok(answer) => answer,
+            Err(e) => return guest.exit_status(e),
+        };
         println!("{}: {answer}", args.probe_greeting);
         Ok(ExitCode::SUCCESS)
     }
