@@ -300,3 +300,19 @@ fn a_request_past_max_memory_size_fails_alone() {
     );
     server.wait_for("past `-W max-memory-size=8388608`");
 }
+
+#[test]
+fn inspect_and_help_know_the_proxy() {
+    worldhost()
+        .args(["inspect", guest::HTTP_HELLO])
+        .run()
+        .success()
+        .stdout_has("handler    http-proxy: it has an export of `wasi:http/incoming-handler`");
+    worldhost()
+        .args(["serve", "--help"])
+        .run()
+        .success()
+        .stdout_has("HTTP proxy options:")
+        .stdout_has("--allow-outgoing <HOST[:PORT]>")
+        .stdout_has("--addr <SOCKADDR>");
+}
