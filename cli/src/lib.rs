@@ -7,6 +7,7 @@
 use worldhost_handler_command as _;
 use worldhost_handler_http_proxy as _;
 use worldhost_handler_invoke as _;
+use worldhost_handler_preview1 as _;
 
 mod app;
 mod handlers;

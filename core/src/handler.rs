@@ -4,7 +4,7 @@
 
 use crate::load::Loaded;
 use crate::settings::Settings;
-use crate::world::World;
+use crate::world::{World, WorldKind};
 use anyhow::Result;
 use clap::ArgMatches;
 use std::process::ExitCode;
@@ -99,6 +99,9 @@ pub fn handler_named(name: &str) -> Option<&'static dyn Handler> {
 /// `interface` (`ns:pkg/iface`) at a version starting with `versions` ("0.2."), otherwise the
 /// reason why not.
 pub fn claim_export(world: &World, interface: &str, versions: &str) -> Claim {
+    if world.kind == WorldKind::CoreModule {
+        return Claim::No("it is a core module, not a component".into());
+    }
     let Some(item) = world.export_of(interface) else {
         return Claim::No(format!("it does not export `{interface}`"));
     };

@@ -1,4 +1,4 @@
-//! worldhost-core: loads a component, describes its world, keeps the registry of handlers and
+//! worldhost-core: loads a component (or a core module), describes its world, keeps the registry of handlers and
 //! selects one, and owns the engine, store and WASI settings every handler shares.
 //! Knows no particular world and names no handler: handlers register themselves through
 //! `inventory` and are found at run time.
@@ -16,7 +16,7 @@ pub mod store;
 pub mod world;
 
 pub use handler::{Claim, Handler, Registration, RunContext, claim_export, handlers, strength};
-pub use load::{Loaded, load_component};
+pub use load::{Code, Loaded, load_component};
 pub use settings::{Limits, Settings, SharedArgs};
 pub use store::Host;
-pub use world::{Function, InterfaceName, Item, World};
+pub use world::{Function, InterfaceName, Item, World, WorldKind};

@@ -51,7 +51,7 @@ pub fn link_unprovided<T: 'static>(
         return Ok(());
     }
     if settings.unknown_imports_trap {
-        linker.define_unknown_imports_as_traps(&loaded.component)?;
+        linker.define_unknown_imports_as_traps(loaded.component()?)?;
         return Ok(());
     }
     let names: Vec<String> = missing.iter().map(|i| format!("`{}`", i.name)).collect();

@@ -8,10 +8,10 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wasmparser::Parser;
-use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
 
-/// A compiled component with its engine and its world.
+/// A compiled component or core module with its engine and its world.
 pub struct Loaded {
     /// The path as the user gave it.
     pub path: PathBuf,
@@ -19,10 +19,42 @@ pub struct Loaded {
     pub name: String,
     /// The engine it was compiled for.
     pub engine: Engine,
-    /// The compiled component.
-    pub component: Component,
+    /// The compiled code.
+    pub code: Code,
     /// What it imports and exports.
     pub world: World,
+}
+
+/// What a file compiles to.
+pub enum Code {
+    /// A component.
+    Component(Component),
+    /// A core WebAssembly module.
+    Module(Module),
+}
+
+impl Loaded {
+    /// The component, for a handler of components; a core module is an error that says so.
+    pub fn component(&self) -> Result<&Component> {
+        match &self.code {
+            Code::Component(component) => Ok(component),
+            Code::Module(_) => bail!(
+                "`{}` is a core WebAssembly module, not a component; this handler runs components",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// The core module, for a handler of modules; a component is an error that says so.
+    pub fn module(&self) -> Result<&Module> {
+        match &self.code {
+            Code::Module(module) => Ok(module),
+            Code::Component(_) => bail!(
+                "`{}` is a component, not a core module; this handler runs core modules",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 /// What a file holds, judged from its bytes before anything is compiled.
@@ -78,17 +110,21 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
     }
 }
 
-/// Reads, checks and compiles the component at `path` for `engine`.
+/// Reads, checks and compiles the component or core module at `path` for `engine`.
 pub fn load_component(path: &Path, engine: &Engine) -> Result<Loaded> {
     let shown = path.display();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| shown.to_string());
-    let binary = read_component(path)?;
+    let (binary, kind) = read_wasm(path)?;
     let started = Instant::now();
-    let component = match Component::new(engine, &binary) {
-        Ok(component) => component,
+    let compiled = match kind {
+        WasmKind::Component => Component::new(engine, &binary).map(Code::Component),
+        WasmKind::CoreModule => Module::new(engine, &binary).map(Code::Module),
+    };
+    let code = match compiled {
+        Ok(code) => code,
         Err(e) => {
             let cause = format!("{:#}", anyhow::Error::from(e));
             // wasmparser reports a cut-off file as an end of file, or as a section that runs
@@ -98,27 +134,62 @@ pub fn load_component(path: &Path, engine: &Engine) -> Result<Loaded> {
             } else {
                 "it may be corrupt, or use a feature worldhost does not enable"
             };
-            bail!("`{shown}` is not a valid component: {cause}; {hint}")
+            bail!("`{shown}` is not a valid {}: {cause}; {hint}", kind.noun())
         }
     };
-    tracing::debug!(file = %shown, elapsed = ?started.elapsed(), "component ready");
-    let world = World::of(&component, engine);
+    tracing::debug!(file = %shown, elapsed = ?started.elapsed(), "code ready");
+    let world = match &code {
+        Code::Component(component) => World::of(component, engine),
+        Code::Module(module) => World::of_module(module),
+    };
     Ok(Loaded {
         path: path.to_path_buf(),
         name,
         engine: engine.clone(),
-        component,
+        code,
         world,
     })
+}
+
+/// The two kinds of WebAssembly binary worldhost compiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmKind {
+    /// A component.
+    Component,
+    /// A core module.
+    CoreModule,
+}
+
+impl WasmKind {
+    fn noun(self) -> &'static str {
+        match self {
+            WasmKind::Component => "component",
+            WasmKind::CoreModule => "core module",
+        }
+    }
 }
 
 /// Reads the file at `path` and checks that it holds a component, in the binary format or as
 /// text; returns the binary. Says what the file is when it is not a component.
 pub fn read_component(path: &Path) -> Result<Vec<u8>> {
+    match read_wasm(path)? {
+        (binary, WasmKind::Component) => Ok(binary),
+        (_, WasmKind::CoreModule) => bail!(
+            "`{}` is a core WebAssembly module, not a component",
+            path.display()
+        ),
+    }
+}
+
+/// Reads the file at `path` and checks that it holds WebAssembly, a component or a core module,
+/// in the binary format or as text; returns the binary and its kind. Says what the file is when
+/// it is neither.
+pub fn read_wasm(path: &Path) -> Result<(Vec<u8>, WasmKind)> {
     let shown = path.display();
     let bytes = read_file(path)?;
     Ok(match FileKind::of(&bytes) {
-        FileKind::Component => bytes,
+        FileKind::Component => (bytes, WasmKind::Component),
+        FileKind::CoreModule => (bytes, WasmKind::CoreModule),
         FileKind::Text => {
             let binary = match wat::parse_bytes(&bytes) {
                 Ok(binary) => binary.into_owned(),
@@ -127,13 +198,12 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>> {
                     bail!("`{shown}` is not valid WebAssembly text: {e}")
                 }
             };
-            match FileKind::of(&binary) {
-                FileKind::Component => binary,
-                FileKind::CoreModule => bail!(core_module_error(&shown.to_string())),
-                _ => bail!("`{shown}` is WebAssembly text, but not of a component"),
-            }
+            let kind = match FileKind::of(&binary) {
+                FileKind::Component => WasmKind::Component,
+                _ => WasmKind::CoreModule,
+            };
+            (binary, kind)
         }
-        FileKind::CoreModule => bail!(core_module_error(&shown.to_string())),
         FileKind::Empty => bail!(
             "`{shown}` is empty (0 bytes), not a WebAssembly component; was its build \
              interrupted? rebuild it"
@@ -166,14 +236,6 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-fn core_module_error(shown: &str) -> String {
-    format!(
-        "`{shown}` is a core WebAssembly module, not a component; worldhost runs components \
-         (a WASI preview-1 module becomes one with `wasm-tools component new {shown} --adapt \
-         wasi_snapshot_preview1.command.wasm -o component.wasm`)"
-    )
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -199,14 +261,17 @@ mod tests {
     }
 
     #[test]
-    fn text_of_a_core_module_is_refused_as_a_core_module() {
+    fn text_of_a_core_module_loads_as_a_module() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.wat");
-        std::fs::write(&path, "(module)").unwrap();
-        let err = load_component(&path, &Engine::default()).err().unwrap();
+        std::fs::write(&path, "(module (func (export \"_start\")))").unwrap();
+        let loaded = load_component(&path, &Engine::default()).unwrap();
+        assert!(loaded.module().is_ok());
+        let err = loaded.component().err().unwrap().to_string();
         assert!(
-            err.to_string().contains("is a core WebAssembly module"),
+            err.contains("is a core WebAssembly module, not a component"),
             "{err}"
         );
+        assert_eq!(loaded.world.export_list(), "`_start`");
     }
 }

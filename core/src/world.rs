@@ -8,9 +8,12 @@ use std::fmt;
 use wasmtime::Engine;
 use wasmtime::component::types::{self, ComponentItem, Type};
 
-/// Everything a component imports and exports, with the signatures of its exported functions.
+/// Everything a component (or a core module) imports and exports, with the signatures of a
+/// component's exported functions.
 #[derive(Debug, Clone, Serialize)]
 pub struct World {
+    /// What the file is.
+    pub kind: WorldKind,
     /// Imports, in the component's order.
     pub imports: Vec<Item>,
     /// Exports, in the component's order.
@@ -32,6 +35,17 @@ pub struct Item {
     pub functions: Vec<Function>,
 }
 
+/// What was loaded: a component, or a core module (whose imports are named
+/// `module::name`, and whose items carry no WIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorldKind {
+    /// A component.
+    Component,
+    /// A core WebAssembly module.
+    CoreModule,
+}
+
 /// The kind of an import or export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -46,8 +60,16 @@ pub enum ItemKind {
     Module,
     /// A nested component.
     Component,
-    /// A core function (rare at the top level).
+    /// A core function: a core module's, or (rarely) a component's.
     CoreFunction,
+    /// A core module's memory.
+    Memory,
+    /// A core module's table.
+    Table,
+    /// A core module's global.
+    Global,
+    /// A core module's exception tag.
+    Tag,
 }
 
 /// A parsed interface name: `wasi:http/incoming-handler@0.2.6`.
@@ -163,6 +185,7 @@ impl World {
     pub fn of(component: &wasmtime::component::Component, engine: &Engine) -> Self {
         let ty = component.component_type();
         Self {
+            kind: WorldKind::Component,
             imports: ty
                 .imports(engine)
                 .map(|(name, ext)| Item::new(name, &ext.ty, engine))
@@ -172,6 +195,33 @@ impl World {
                 .map(|(name, ext)| Item::new(name, &ext.ty, engine))
                 .collect(),
         }
+    }
+
+    /// Reads the imports and exports of a core module; imports are named `module::name`.
+    pub fn of_module(module: &wasmtime::Module) -> Self {
+        Self {
+            kind: WorldKind::CoreModule,
+            imports: module
+                .imports()
+                .map(|i| Item::core(format!("{}::{}", i.module(), i.name()), i.ty()))
+                .collect(),
+            exports: module
+                .exports()
+                .map(|e| Item::core(e.name().to_string(), e.ty()))
+                .collect(),
+        }
+    }
+
+    /// Whether a core module imports anything from `module` (`wasi_snapshot_preview1`).
+    pub fn imports_from_module(&self, module: &str) -> bool {
+        let prefix = format!("{module}::");
+        self.kind == WorldKind::CoreModule
+            && self.imports.iter().any(|i| i.name.starts_with(&prefix))
+    }
+
+    /// The export named exactly `name`, if any.
+    pub fn export_named(&self, name: &str) -> Option<&Item> {
+        self.exports.iter().find(|i| i.name == name)
     }
 
     /// The export of interface `ns:pkg/iface` (any version), if the component has one.
@@ -220,6 +270,22 @@ fn name_list(items: &[Item]) -> String {
 }
 
 impl Item {
+    fn core(name: String, ty: wasmtime::ExternType) -> Self {
+        let kind = match ty {
+            wasmtime::ExternType::Func(_) => ItemKind::CoreFunction,
+            wasmtime::ExternType::Memory(_) => ItemKind::Memory,
+            wasmtime::ExternType::Table(_) => ItemKind::Table,
+            wasmtime::ExternType::Global(_) => ItemKind::Global,
+            wasmtime::ExternType::Tag(_) => ItemKind::Tag,
+        };
+        Self {
+            name,
+            interface: None,
+            kind,
+            functions: vec![],
+        }
+    }
+
     fn new(name: &str, ty: &ComponentItem, engine: &Engine) -> Self {
         let (kind, functions) = match ty {
             ComponentItem::ComponentFunc(func) => {

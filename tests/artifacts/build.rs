@@ -20,30 +20,29 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
 
     let names = guest_names(&guests);
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(guests.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir)
-        // Flags meant for the host build (coverage, sanitizers, -C target-cpu) must not reach
-        // the guests.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_PROFILE_RELEASE_DEBUG");
+    let mut build = guest_build(&guests, &target_dir, "wasm32-wasip2");
     let status = build.status().expect("cargo can be started");
     if !status.success() {
         panic!(
             "building the test guests in {} failed ({status}); is the target installed? \
              `rustup target add wasm32-wasip2`",
             guests.display()
+        );
+    }
+
+    // The guests that are plain programs (`src/main.rs`) are built for WASI preview 1 as well,
+    // as core modules: the same source, run by the preview1 handler.
+    let programs: Vec<&String> = names
+        .iter()
+        .filter(|name| guests.join(name).join("src/main.rs").exists())
+        .collect();
+    let mut build_p1 = guest_build(&guests, &target_dir, "wasm32-wasip1");
+    build_p1.args(programs.iter().flat_map(|name| ["-p", name.as_str()]));
+    let status = build_p1.status().expect("cargo can be started");
+    if !status.success() {
+        panic!(
+            "building the preview-1 test guests failed ({status}); is the target installed? \
+             `rustup target add wasm32-wasip1`"
         );
     }
 
@@ -70,6 +69,14 @@ fn main() {
             path.display().to_string()
         ));
     }
+    for name in &programs {
+        let path = target_dir.join(format!("wasm32-wasip1/release/{name}.wasm"));
+        consts.push_str(&format!(
+            "/// The `{name}` guest built for WASI preview 1: a core module.\npub const {}_P1: &str = {:?};\n",
+            name.replace('-', "_").to_uppercase(),
+            path.display().to_string()
+        ));
+    }
     let calls: String = names
         .iter()
         .map(|name| format!("$m!({});", name.replace('-', "_")))
@@ -79,6 +86,22 @@ fn main() {
          #[macro_export]\nmacro_rules! foreach_guest {{ ($m:ident) => {{ {calls} }}; }}\n"
     ));
     fs::write(out_dir.join("guests.rs"), consts).expect("OUT_DIR is writable");
+}
+
+/// `cargo build --release --target TARGET` of the guests' workspace, into `target_dir`.
+fn guest_build(guests: &Path, target_dir: &Path, target: &str) -> Command {
+    let mut build = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    build
+        .args(["build", "--release", "--target", target, "--manifest-path"])
+        .arg(guests.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir)
+        // Flags meant for the host build (coverage, sanitizers, -C target-cpu) must not reach
+        // the guests.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_PROFILE_RELEASE_DEBUG");
+    build
 }
 
 /// The guest crates: every directory under `tests/guests` with a Cargo.toml, sorted.

@@ -55,11 +55,11 @@ fn inspect_wit_prints_the_world() {
 #[test]
 fn inspect_a_bad_file_is_the_same_error_as_run() {
     worldhost()
-        .args(["inspect", &data("core-module.wasm")])
+        .args(["inspect", &data("random.bin")])
         .run()
         .code(1)
         .one_paragraph_error()
-        .stderr_has("is a core WebAssembly module");
+        .stderr_has("is not WebAssembly");
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn handlers_lists_exactly_the_shipped_handlers() {
     out.success();
     assert_eq!(
         out.stdout_items(),
-        ["command", "http-proxy", "invoke"],
+        ["command", "http-proxy", "invoke", "preview1"],
         "{}",
         out.stdout
     );
@@ -86,7 +86,7 @@ fn run_help_shows_each_handlers_flags_under_its_heading() {
         .stdout_has("--argv0 <NAME>")
         .stdout_has("Capabilities and limits (shared by every handler):")
         .stdout_has("--dir <HOST[::GUEST][::ro]>")
-        .stdout_has("[possible values: command, http-proxy, invoke]");
+        .stdout_has("[possible values: command, http-proxy, invoke, preview1]");
 }
 
 #[test]

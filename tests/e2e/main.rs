@@ -13,6 +13,8 @@ mod cli;
 mod invoke;
 // Property test: random WAVE values through an identity export come back equal.
 mod invoke_roundtrip;
+// The preview1 handler: core modules built for wasm32-wasip1.
+mod preview1;
 // The http-proxy handler over real sockets.
 mod serve;
 // The fixture for serve: a worldhost server on a free port.

@@ -12,7 +12,7 @@ pub(crate) fn run(cx: RunContext<'_>, args: &CommandArgs) -> Result<ExitCode> {
     // argv[0] is the file name only, as in wasmtime: no host path leaks into the guest.
     let argv0 = args.argv0.clone().unwrap_or_else(|| loaded.name.clone());
     let mut guest = GuestRun::prepare(&cx, argv0)?;
-    let command = match Command::instantiate(&mut guest.store, &loaded.component, &guest.linker) {
+    let command = match Command::instantiate(&mut guest.store, loaded.component()?, &guest.linker) {
         Ok(command) => command,
         Err(e) => return guest.instantiation_failed(e),
     };

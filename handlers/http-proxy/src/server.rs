@@ -45,7 +45,7 @@ pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode>
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     link_unprovided(&mut linker, loaded, cx.settings, &["http"])?;
     let pre = linker
-        .instantiate_pre(&loaded.component)
+        .instantiate_pre(loaded.component()?)
         .map_err(anyhow::Error::from)
         .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
         .with_context(|| format!("cannot prepare `{}` for serving", loaded.path.display()))?;

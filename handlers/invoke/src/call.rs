@@ -43,7 +43,7 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
     let mut guest = GuestRun::prepare(&cx, loaded.name.clone())?;
     let instance = match guest
         .linker
-        .instantiate(&mut guest.store, &loaded.component)
+        .instantiate(&mut guest.store, loaded.component()?)
     {
         Ok(instance) => instance,
         Err(e) => return guest.instantiation_failed(e),

@@ -10,7 +10,7 @@ mod lookup;
 use args::InvokeArgs;
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
-use worldhost_core::{Claim, Handler, Registration, RunContext, World, strength};
+use worldhost_core::{Claim, Handler, Registration, RunContext, World, WorldKind, strength};
 
 /// The `invoke` handler.
 pub struct InvokeHandler;
@@ -31,6 +31,9 @@ impl Handler for InvokeHandler {
     }
 
     fn claim(&self, world: &World, matches: &clap::ArgMatches) -> Claim {
+        if world.kind == WorldKind::CoreModule {
+            return Claim::No("it is a core module, not a component".into());
+        }
         if args::calls_given(matches) {
             // The user asked for a call: whatever else the component exports.
             return Claim::Yes(strength::EXPLICIT);

@@ -20,6 +20,7 @@ pub(crate) struct Found<'a> {
 
 /// Finds the function `name` (as written in a WAVE call) in `loaded`.
 pub(crate) fn find<'a>(loaded: &'a Loaded, name: &str) -> Result<Found<'a>> {
+    let component = loaded.component()?;
     let functions: Vec<&Function> = loaded.world.exported_functions().collect();
     // The version, if any, follows the function: `ns:pkg/iface.func@1.0.0`. Resource functions
     // (`[method]counter.get`) have a dot of their own.
@@ -60,10 +61,9 @@ pub(crate) fn find<'a>(loaded: &'a Loaded, name: &str) -> Result<Found<'a>> {
             let parent = function
                 .instance
                 .as_deref()
-                .map(|i| loaded.component.get_export_index(None, i))
+                .map(|i| component.get_export_index(None, i))
                 .map(|i| i.expect("the world lists only real exports"));
-            let index = loaded
-                .component
+            let index = component
                 .get_export_index(parent.as_ref(), &function.name)
                 .expect("the world lists only real exports");
             Ok(Found {

@@ -65,17 +65,17 @@ impl Handler for ProbeHandler {
         let mut guest = GuestRun::prepare(&cx, loaded.name.clone())?;
         let instance = match guest
             .linker
-            .instantiate(&mut guest.store, &loaded.component)
+            .instantiate(&mut guest.store, loaded.component()?)
         {
             Ok(instance) => instance,
             Err(e) => return guest.instantiation_failed(e),
         };
         let iface = loaded
-            .component
+            .component()?
             .get_export_index(None, &export.name)
             .context("the ping interface is exported")?;
         let func = loaded
-            .component
+            .component()?
             .get_export_index(Some(&iface), "ping")
             .context("the ping function is exported")?;
         let ping = instance.get_typed_func::<(), (String,)>(&mut guest.store, func)?;
