@@ -36,15 +36,16 @@ def worldhost_binary() -> Path:
     return ROOT / "target" / "release" / "worldhost"
 
 
-def guest(name: str) -> Path:
-    """The guest tests/guests/NAME, built for wasm32-wasip2 into the bench folder."""
+def guest(name: str, target_triple: str = "wasm32-wasip2") -> Path:
+    """The guest tests/guests/NAME, built for wasm32-wasip2 (or wasm32-wasip1: a core module)
+    into the bench folder."""
     target = BENCH / "guests-target"
     sh(
-        "cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", name,
+        "cargo", "build", "--quiet", "--release", "--target", target_triple, "-p", name,
         "--manifest-path", str(ROOT / "tests" / "guests" / "Cargo.toml"),
         env={**os.environ, "CARGO_TARGET_DIR": str(target)},
     )
-    release = target / "wasm32-wasip2" / "release"
+    release = target / target_triple / "release"
     # A `bin` guest keeps its name; a `cdylib` one gets underscores.
     for file in (f"{name}.wasm", f"{name.replace('-', '_')}.wasm"):
         if (release / file).exists():
