@@ -25,13 +25,12 @@ pub struct GuestRun<'a> {
 }
 
 impl<'a> GuestRun<'a> {
-    /// Links and builds the store for `cx`'s component, with `argv0` then the arguments after
-    /// the component as the guest's argv; the clock of `-W timeout` starts now.
-    pub fn prepare(cx: &RunContext<'a>, argv0: String) -> Result<Self> {
+    /// Links and builds the store for `cx`'s component, with the arguments after the component
+    /// as the guest's (see [`Settings::argv`](crate::Settings::argv)); the clock of
+    /// `-W timeout` starts now.
+    pub fn prepare(cx: &RunContext<'a>) -> Result<Self> {
         let loaded = cx.component;
-        let argv: Vec<String> = std::iter::once(argv0)
-            .chain(cx.args.iter().cloned())
-            .collect();
+        let argv = cx.settings.argv(&loaded.name, cx.args);
         let linker = wasi_linker(loaded, cx.settings)?;
         let store = Host::new_store(&loaded.engine, cx.settings, &argv)?;
         let limits = cx.settings.limits;

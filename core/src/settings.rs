@@ -44,6 +44,10 @@ pub struct SharedArgs {
     #[arg(short = 'W', value_name = "KEY=VAL", value_parser = parse_wasm_options)]
     pub wasm: Vec<Vec<WasmOption>>,
 
+    /// The guest's argv[0] (default: the file name of the component, without its directories)
+    #[arg(long, value_name = "NAME")]
+    pub argv0: Option<String>,
+
     /// Do not use the compilation cache (on by default, as in wasmtime)
     #[arg(long)]
     pub no_cache: bool,
@@ -121,6 +125,8 @@ pub struct Settings {
     pub unknown_imports_trap: bool,
     /// Use the compilation cache.
     pub cache: bool,
+    /// The guest's argv[0], when `--argv0` gives one.
+    pub argv0: Option<String>,
 }
 
 /// Resource limits from `-W`.
@@ -142,6 +148,7 @@ impl SharedArgs {
             tcp: true,
             udp: true,
             cache: !self.no_cache,
+            argv0: self.argv0.clone(),
             ..Settings::default()
         };
         let mut inherit_env = false;
@@ -206,6 +213,16 @@ fn check_dir(dir: &DirGrant) -> Result<()> {
 }
 
 impl Settings {
+    /// The guest's argv: `--argv0` or else `file_name` (the component's file name without its
+    /// directories, as in wasmtime: no host path leaks into the guest), then `args`.
+    pub fn argv(&self, file_name: &str, args: &[String]) -> Vec<String> {
+        let argv0 = self.argv0.as_deref().unwrap_or(file_name);
+        std::iter::once(argv0)
+            .chain(args.iter().map(String::as_str))
+            .map(String::from)
+            .collect()
+    }
+
     /// A WASI context builder that grants exactly these settings, with `argv` as the guest's
     /// arguments and stdio inherited.
     pub fn wasi_builder(&self, argv: &[String]) -> Result<WasiCtxBuilder> {

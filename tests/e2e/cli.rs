@@ -73,7 +73,7 @@ fn handlers_lists_exactly_the_shipped_handlers() {
         out.stdout
     );
     out.stdout_has("recognises: an export of `wasi:cli/run`")
-        .stdout_has("--argv0 <NAME>");
+        .stdout_has("--invoke <CALL>");
 }
 
 #[test]
@@ -82,9 +82,11 @@ fn run_help_shows_each_handlers_flags_under_its_heading() {
         .args(["run", "--help"])
         .run()
         .success()
-        .stdout_has("Command options:")
-        .stdout_has("--argv0 <NAME>")
+        .stdout_has("Invoke options:")
+        .stdout_has("--invoke <CALL>")
+        .stdout_has("HTTP proxy options:")
         .stdout_has("Capabilities and limits (shared by every handler):")
+        .stdout_has("--argv0 <NAME>")
         .stdout_has("--dir <HOST[::GUEST][::ro]>")
         .stdout_has("[possible values: command, http-proxy, invoke, preview1]");
 }

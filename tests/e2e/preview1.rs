@@ -24,6 +24,15 @@ fn args_with_the_file_name_as_argv0() {
 }
 
 #[test]
+fn argv0_as_for_components() {
+    worldhost()
+        .args(["run", "--argv0", "custom", guest::PRINT_ARGS_P1, "x"])
+        .run()
+        .success()
+        .stdout("custom\nx\n");
+}
+
+#[test]
 fn env_only_as_granted() {
     worldhost()
         .args(["run", "--env", "A=1", guest::PRINT_ENV_P1])

@@ -1,11 +1,8 @@
 //! Runs `wasi:cli/command` components as programs, as `wasmtime run` does: arguments, granted
 //! environment and directories, inherited stdio, and the guest's exit status as the process's.
 
-mod args;
 mod run;
 
-use args::CommandArgs;
-use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
 use worldhost_core::{Claim, Handler, Registration, RunContext, World, claim_export};
 
@@ -34,12 +31,7 @@ impl Handler for CommandHandler {
         claim_export(world, RUN_INTERFACE, "0.2.")
     }
 
-    fn augment_args(&self, cmd: clap::Command) -> clap::Command {
-        CommandArgs::augment_args(cmd)
-    }
-
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
-        let args = CommandArgs::from_arg_matches(cx.matches)?;
-        run::run(cx, &args)
+        run::run(cx)
     }
 }

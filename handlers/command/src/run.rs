@@ -1,17 +1,14 @@
 //! Instantiates a command with WASI linked and calls its `wasi:cli/run`.
 
-use crate::args::CommandArgs;
 use anyhow::Result;
 use std::process::ExitCode;
 use wasmtime_wasi::p2::bindings::sync::Command;
 use worldhost_core::RunContext;
 use worldhost_core::guest::GuestRun;
 
-pub(crate) fn run(cx: RunContext<'_>, args: &CommandArgs) -> Result<ExitCode> {
+pub(crate) fn run(cx: RunContext<'_>) -> Result<ExitCode> {
     let loaded = cx.component;
-    // argv[0] is the file name only, as in wasmtime: no host path leaks into the guest.
-    let argv0 = args.argv0.clone().unwrap_or_else(|| loaded.name.clone());
-    let mut guest = GuestRun::prepare(&cx, argv0)?;
+    let mut guest = GuestRun::prepare(&cx)?;
     let command = match Command::instantiate(&mut guest.store, loaded.component()?, &guest.linker) {
         Ok(command) => command,
         Err(e) => return guest.instantiation_failed(e),

@@ -49,10 +49,10 @@ impl WasiHttpView for ServeHost {
 pub(crate) fn new_store(
     engine: &Engine,
     settings: &Settings,
-    argv0: &str,
+    name: &str,
     outgoing: &OutgoingPolicy,
 ) -> Result<Store<ServeHost>> {
-    let mut wasi = settings.wasi_builder(&[argv0.to_string()])?;
+    let mut wasi = settings.wasi_builder(&settings.argv(name, &[]))?;
     // A server's guest reads its request, never the terminal.
     wasi.stdin(wasmtime_wasi::p2::pipe::ClosedInputStream);
     let host = ServeHost {

@@ -40,7 +40,7 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
         .map(|call| prepare(loaded, call))
         .collect::<Result<Vec<_>>>()?;
 
-    let mut guest = GuestRun::prepare(&cx, loaded.name.clone())?;
+    let mut guest = GuestRun::prepare(&cx)?;
     let instance = match guest
         .linker
         .instantiate(&mut guest.store, loaded.component()?)

@@ -44,12 +44,10 @@ pub(crate) fn run(cx: RunContext<'_>) -> Result<ExitCode> {
         linker.define_unknown_imports_as_traps(module)?;
     }
 
-    // argv[0] is the file name only, as for components.
-    let argv: Vec<String> = std::iter::once(loaded.name.clone())
-        .chain(cx.args.iter().cloned())
-        .collect();
     let host = P1Host {
-        wasi: settings.wasi_builder(&argv)?.build_p1(),
+        wasi: settings
+            .wasi_builder(&settings.argv(&loaded.name, cx.args))?
+            .build_p1(),
         limits: MemoryLimiter::new(settings.limits.max_memory_size),
     };
     let mut store = Store::new(engine, host);

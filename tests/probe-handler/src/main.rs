@@ -62,7 +62,7 @@ impl Handler for ProbeHandler {
             );
             return Ok(ExitCode::SUCCESS);
         };
-        let mut guest = GuestRun::prepare(&cx, loaded.name.clone())?;
+        let mut guest = GuestRun::prepare(&cx)?;
         let instance = match guest
             .linker
             .instantiate(&mut guest.store, loaded.component()?)
