@@ -17,6 +17,8 @@ mod invoke_roundtrip;
 mod preview1;
 // The http-proxy handler over real sockets.
 mod serve;
+// Hostile HTTP clients: trickled headers, idle floods, garbage, disconnects.
+mod hostile;
 // The fixture for serve: a worldhost server on a free port.
 mod server;
 // Capabilities and limits: `--dir` (read-only too), `--env`, `-S`, `-W`.

@@ -15,6 +15,19 @@ pub(crate) struct HttpProxyArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_concurrent_requests: usize,
 
+    /// Connections open at once; past it, new connections wait until one closes
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// How long a client may take to send a request's headers, or leave a keep-alive
+    /// connection idle; past it the connection is closed
+    ///
+    /// Bounds what a client that trickles its headers (slowloris) or opens connections and
+    /// sends nothing can hold. wasmtime serve has no such bound.
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = worldhost_core::settings::duration_parser())]
+    pub header_read_timeout: Duration,
+
     /// Largest request body, in bytes; a larger one is answered 413
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_request_body_size: u64,

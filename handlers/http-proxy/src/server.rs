@@ -9,13 +9,15 @@ use crate::outgoing::OutgoingPolicy;
 use crate::request;
 use anyhow::{Context as _, Result, bail};
 use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
@@ -32,6 +34,8 @@ pub(crate) struct Server {
     pub name: String,
     pub args: HttpProxyArgs,
     pub permits: Arc<Semaphore>,
+    /// One permit per open connection (`--max-connections`, within the open-file limit).
+    pub connections: Arc<Semaphore>,
     pub outgoing: OutgoingPolicy,
 }
 
@@ -39,6 +43,14 @@ pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode>
     let loaded = cx.component;
     if args.max_concurrent_requests == 0 {
         bail!("`--max-concurrent-requests 0` would refuse every request; give at least 1");
+    }
+    if args.max_connections == 0 {
+        bail!("`--max-connections 0` would accept no connection; give at least 1");
+    }
+    if args.header_read_timeout.is_zero() {
+        bail!(
+            "`--header-read-timeout 0` would close every connection at once; give a duration such as `30s`"
+        );
     }
     let mut linker: Linker<ServeHost> = Linker::new(&loaded.engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -49,11 +61,13 @@ pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode>
         .map_err(anyhow::Error::from)
         .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
         .with_context(|| format!("cannot prepare `{}` for serving", loaded.path.display()))?;
+    let connections = connection_budget(args.max_connections);
     let server = Arc::new(Server {
         pre,
         settings: cx.settings.clone(),
         name: loaded.name.clone(),
         permits: Arc::new(Semaphore::new(args.max_concurrent_requests)),
+        connections: Arc::new(Semaphore::new(connections)),
         outgoing: OutgoingPolicy::new(args.allow_outgoing.clone()),
         args,
     });
@@ -91,8 +105,8 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
+            accepted = accept(&listener, &server.connections) => {
+                let (stream, peer, open) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: wait a moment, keep serving.
@@ -104,11 +118,16 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
                 let server = server.clone();
                 let mut stop = stop_rx.clone();
                 connections.spawn(async move {
+                    // Held while the connection is open.
+                    let _open = open;
+                    let header_read_timeout = server.args.header_read_timeout;
                     let service = hyper::service::service_fn(move |req| {
                         request::handle(server.clone(), req)
                     });
                     let conn = http1::Builder::new()
                         .keep_alive(true)
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_read_timeout)
                         .serve_connection(TokioIo::new(stream), service);
                     let mut conn = std::pin::pin!(conn);
                     let result = tokio::select! {
@@ -147,6 +166,75 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
         connections.abort_all();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Accepts the next connection once fewer than `--max-connections` are open; the permit
+/// returned is the connection's place.
+async fn accept(
+    listener: &TcpListener,
+    open: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let permit = match open.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            // Once a minute at most: under a flood this is hit on every accept.
+            static WARNED: std::sync::Mutex<Option<std::time::Instant>> =
+                std::sync::Mutex::new(None);
+            let warn = {
+                let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+                let due = warned.is_none_or(|at| at.elapsed() > Duration::from_secs(60));
+                if due {
+                    *warned = Some(std::time::Instant::now());
+                }
+                due
+            };
+            if warn {
+                tracing::warn!(
+                    "every connection `--max-connections` allows is open; new ones wait until \
+                     one closes"
+                );
+            }
+            open.clone()
+                .acquire_owned()
+                .await
+                .map_err(std::io::Error::other)?
+        }
+    };
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, permit))
+}
+
+/// How many connections may be open at once: `--max-connections`, within the process's
+/// open-file limit, which is first raised to its hard maximum (as Go's runtime does) since
+/// every connection is a file descriptor.
+fn connection_budget(wanted: usize) -> usize {
+    /// Descriptors kept for everything else: the listener, the compilation cache, guests' files.
+    const RESERVED: u64 = 64;
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            let raised = rustix::process::Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            if setrlimit(Resource::Nofile, raised).is_ok() {
+                limit = raised;
+            }
+        }
+        if let Some(files) = limit.current {
+            let room = usize::try_from(files.saturating_sub(RESERVED)).unwrap_or(usize::MAX);
+            if room < wanted {
+                tracing::warn!(
+                    "the open-file limit is {files}: at most {room} connections at once, not the \
+                     {wanted} of `--max-connections` (raise it with `ulimit -n`)"
+                );
+                return room.max(1);
+            }
+        }
+    }
+    wanted
 }
 
 fn humantime_secs(d: Duration) -> String {

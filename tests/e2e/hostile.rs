@@ -1,0 +1,233 @@
+//! Hostile HTTP clients against `worldhost serve`: each is answered or dropped within a bound,
+//! while a healthy client, polling all the while, is served without a single error.
+
+use crate::server::{Server, get};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use worldhost_test_artifacts as guest;
+
+/// A healthy client that GETs `/status/200` every 20 ms, from before the hostile client starts
+/// until after it is done, and panics on any other answer.
+struct Healthy {
+    url: String,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<usize>,
+}
+
+impl Healthy {
+    /// Starts polling, and returns once the first request was served.
+    fn start(server: &Server) -> Healthy {
+        let url = server.url("/status/200");
+        assert_eq!(get(&url), (200, "status 200\n".into()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (poll_url, stopped) = (url.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut served = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                assert_eq!(get(&poll_url), (200, "status 200\n".into()));
+                served += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            served
+        });
+        Healthy { url, stop, thread }
+    }
+
+    /// Stops polling after one last request; returns how many were served meanwhile.
+    fn finish(self) -> usize {
+        assert_eq!(get(&self.url), (200, "status 200\n".into()));
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the healthy client saw no error")
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; returns what it sent.
+fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    match stream.read_to_end(&mut got) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the server neither answered nor closed the connection: {e}"),
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn headers_trickled_a_byte_at_a_time_are_cut_off() {
+    let server = Server::start(&["--header-read-timeout", "1s", guest::HTTP_ROUTES]);
+    let healthy = Healthy::start(&server);
+    let mut slow = connect(server.addr);
+    let started = Instant::now();
+    let request = b"GET /status/200 HTTP/1.1\r\nhost: x\r\nx-slow: ".iter();
+    let mut cut_off = false;
+    // An endless header, a byte every 50 ms: it would never end if the server let it.
+    for byte in request.chain(std::iter::repeat(&b'a')) {
+        if slow.write_all(&[*byte]).is_err() {
+            cut_off = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if started.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+    }
+    assert!(cut_off, "a trickling client was still connected after 10 s");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "cut off too soon: {elapsed:?}"
+    );
+    healthy.finish();
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_header_read_timeout() {
+    let server = Server::start(&["--header-read-timeout", "1s", guest::HTTP_ROUTES]);
+    // A fresh connection that sends nothing, and a keep-alive one after its first request.
+    let mut silent = connect(server.addr);
+    let mut kept = connect(server.addr);
+    kept.write_all(b"GET /status/204 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = [0; 12];
+    kept.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 204");
+    let started = Instant::now();
+    assert_eq!(read_until_closed(&mut silent), "");
+    read_until_closed(&mut kept);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "closed only after {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_thousand_idle_connections_do_not_stop_healthy_clients() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let idle: Vec<TcpStream> = (0..1000).map(|_| connect(server.addr)).collect();
+    let healthy = Healthy::start(&server);
+    std::thread::sleep(Duration::from_millis(500));
+    healthy.finish();
+    drop(idle);
+}
+
+#[test]
+fn past_max_connections_a_connection_waits_for_one_to_close() {
+    let server = Server::start(&["--max-connections", "2", guest::HTTP_ROUTES]);
+    let first = connect(server.addr);
+    let second = connect(server.addr);
+    // The kernel completes the handshake, but worldhost does not take the third one in.
+    let mut third = connect(server.addr);
+    third
+        .write_all(b"GET /status/200 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0; 1];
+    let waited = third.read(&mut byte);
+    assert!(
+        matches!(&waited, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "the third connection was served while two were open: {waited:?}"
+    );
+    drop(first);
+    third
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    assert!(read_until_closed(&mut third).starts_with("HTTP/1.1 200 OK"));
+    drop(second);
+}
+
+#[test]
+fn a_malformed_request_line_is_a_400() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let healthy = Healthy::start(&server);
+    for garbage in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"\x00\x01\x02\x03\r\n\r\n",
+    ] {
+        let mut stream = connect(server.addr);
+        stream.write_all(garbage).unwrap();
+        let answer = read_until_closed(&mut stream);
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request") || answer.starts_with("HTTP/1.1 505"),
+            "{garbage:?} was answered {answer:?}"
+        );
+    }
+    healthy.finish();
+}
+
+#[test]
+fn oversized_headers_are_a_431() {
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let healthy = Healthy::start(&server);
+    let mut stream = connect(server.addr);
+    let mut request = b"GET /status/200 HTTP/1.1\r\nhost: x\r\nx-big: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 1 << 20));
+    request.extend(b"\r\n\r\n");
+    // The server may close while the rest is still being sent.
+    let _ = stream.write_all(&request);
+    let answer = read_until_closed(&mut stream);
+    assert!(
+        answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large"),
+        "{answer:?}"
+    );
+    healthy.finish();
+}
+
+#[test]
+fn a_client_that_disconnects_mid_response_harms_no_other() {
+    let mut server = Server::start(&["-v", guest::HTTP_ROUTES]);
+    let healthy = Healthy::start(&server);
+    for _ in 0..5 {
+        let mut stream = connect(server.addr);
+        stream
+            .write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        let mut first = [0; 4096];
+        stream.read_exact(&mut first).unwrap();
+        assert!(first.starts_with(b"HTTP/1.1 200 OK"));
+        // Gone, with 10 MB still to send.
+    }
+    server.wait_for("path=/big");
+    healthy.finish();
+}
+
+#[test]
+fn bounds_of_zero_are_refused() {
+    for (flag, says) in [
+        ("--max-connections", "would accept no connection"),
+        (
+            "--header-read-timeout",
+            "would close every connection at once",
+        ),
+    ] {
+        crate::worldhost()
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                flag,
+                "0",
+                guest::HTTP_HELLO,
+            ])
+            .run()
+            .code(1)
+            .one_paragraph_error()
+            .stderr_has(says);
+    }
+}
