@@ -13,6 +13,8 @@ mod cli;
 mod invoke;
 // Property test: random WAVE values through an identity export come back equal.
 mod invoke_roundtrip;
+// -W limits for the handlers beyond command: invoke, preview1, serve.
+mod limits;
 // The preview1 handler: core modules built for wasm32-wasip1.
 mod preview1;
 // The http-proxy handler over real sockets.
@@ -21,6 +23,8 @@ mod serve;
 mod hostile;
 // The fixture for serve: a worldhost server on a free port.
 mod server;
+// Sandbox escapes: `..`, symlinks, host paths, sockets.
+mod sandbox;
 // Capabilities and limits: `--dir` (read-only too), `--env`, `-S`, `-W`.
 mod settings;
 
@@ -43,6 +47,7 @@ mod tested {
         trap, write_file,
     };
     pub(crate) use crate::invoke::{invoke_calc, invoke_import};
+    pub(crate) use crate::sandbox::connect;
     pub(crate) use crate::serve::{http_hello, http_routes};
 }
 

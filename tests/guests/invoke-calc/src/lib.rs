@@ -29,6 +29,18 @@ impl Guest for Calc {
     }
 
     fn nothing() {}
+
+    fn spin() {
+        let mut n = 0u64;
+        loop {
+            n = core::hint::black_box(n.wrapping_add(1));
+        }
+    }
+
+    fn hog(mib: u32) -> u32 {
+        let block = core::hint::black_box(vec![1u8; (mib as usize) << 20]);
+        block.iter().map(|&b| u32::from(b)).sum()
+    }
 }
 
 impl ops::Guest for Calc {
