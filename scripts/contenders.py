@@ -5,8 +5,11 @@ from tests/guests, and a description of the machine."""
 import os
 import platform
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,14 +74,15 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
-def write_section(name: str, section: str):
-    """Puts `section` into docs/BENCHMARKS.md between this script's markers, replacing the
-    previous figures of the same script and leaving the others."""
+def write_section(name: str, section: str, doc_name: str = "BENCHMARKS.md",
+                  title: str = "Benchmarks"):
+    """Puts `section` into docs/DOC_NAME between this script's markers, replacing the previous
+    figures of the same script and leaving the others."""
     begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
     block = f"{begin}\n{section}\n{end}"
-    doc = ROOT / "docs" / "BENCHMARKS.md"
+    doc = ROOT / "docs" / doc_name
     text = doc.read_text() if doc.exists() else (
-        "# Benchmarks\n\nEvery figure here comes from a script in `scripts/`; rerun it to check.\n"
+        f"# {title}\n\nEvery figure here comes from a script in `scripts/`; rerun it to check.\n"
     )
     if begin in text:
         text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
@@ -86,3 +90,61 @@ def write_section(name: str, section: str):
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     doc.write_text(text)
     print(f"wrote {doc}", file=sys.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(cmd, log: Path | None = None):
+    """Starts a server and returns once it prints its "Serving HTTP on" line (never a sleep).
+    The rest of its stderr goes to `log` (or nowhere), drained so that it never blocks."""
+    proc = subprocess.Popen([str(c) for c in cmd], env=clean_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if "Serving HTTP on" in line:
+            break
+    else:
+        sys.exit(f"{cmd} did not start")
+
+    def drain():
+        with open(log or os.devnull, "w") as out:
+            for line in proc.stderr:
+                out.write(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    return proc
+
+
+class Wrk:
+    """What one wrk run measured: requests, requests/s, p50 and p99 (ms), responses that were
+    not 2xx or 3xx, and socket errors."""
+
+    def __init__(self, out: str):
+        def latency(label):
+            m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+            value, unit = float(m.group(1)), m.group(2)
+            return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+        self.requests = int(re.search(r"(\d+) requests in", out).group(1))
+        self.rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        self.p50, self.p99 = latency("50"), latency("99")
+        m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        self.non_2xx = int(m.group(1)) if m else 0
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                      out)
+        self.socket_errors = sum(int(g) for g in m.groups()) if m else 0
+
+
+def wrk_command(url: str, duration: int, connections: int, threads: int = 2):
+    return ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{duration}s", url]
+
+
+def wrk(url: str, duration: int, connections: int, threads: int = 2) -> Wrk:
+    if not shutil.which("wrk"):
+        sh("apt-get", "install", "-y", "-qq", "wrk")
+    out = subprocess.run(wrk_command(url, duration, connections, threads),
+                         capture_output=True, text=True, check=True).stdout
+    return Wrk(out)
