@@ -29,7 +29,13 @@ use std::process::ExitCode;
 
 /// Runs worldhost with the process's arguments and returns its exit status.
 pub fn main() -> ExitCode {
-    let argv = app::expand_shorthand(std::env::args_os().collect());
+    main_from(std::env::args_os())
+}
+
+/// Runs worldhost with `argv` (the program's name first) and returns its exit status; may be
+/// called more than once in a process (the fuzz targets do).
+pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let argv = app::expand_shorthand(argv.into_iter().collect());
     let matches = match command().try_get_matches_from(argv) {
         Ok(matches) => matches,
         Err(e) => {
@@ -85,5 +91,6 @@ fn init_logging(verbose: u8) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
-        .init();
+        .try_init()
+        .ok();
 }

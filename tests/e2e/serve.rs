@@ -150,6 +150,17 @@ fn a_deadline_overrun_is_a_504_and_others_are_served() {
 }
 
 #[test]
+fn a_guest_that_waits_past_the_deadline_is_a_504_too() {
+    // Sleeping runs no wasm, so the epoch alone would never stop it.
+    let mut server = Server::start(&["-W", "timeout=500ms", guest::HTTP_ROUTES]);
+    let started = std::time::Instant::now();
+    assert_eq!(get(&server.url("/slow?ms=60000")).0, 504);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    server.wait_for("ran past its time limit");
+    assert_eq!(get(&server.url("/status/200")).0, 200);
+}
+
+#[test]
 fn two_hundred_concurrent_requests_are_all_answered() {
     let server = Server::start(&[guest::HTTP_ROUTES]);
     let threads: Vec<_> = (0..200)

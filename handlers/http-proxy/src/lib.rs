@@ -9,6 +9,9 @@ mod outgoing;
 mod request;
 mod server;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 use args::HttpProxyArgs;
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;

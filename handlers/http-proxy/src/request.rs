@@ -131,14 +131,21 @@ fn start(
     let name = server.name.clone();
     let limits = server.settings.limits;
     tokio::spawn(async move {
-        let result = async {
+        let run = async {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
                 .await
-        }
-        .await;
+        };
+        // `-W timeout` interrupts running wasm through the epoch; a guest that waits instead
+        // (a sleep, a slow outgoing request) is stopped by the same deadline on the clock.
+        let result = match limits.timeout {
+            Some(deadline) => tokio::time::timeout(deadline, run)
+                .await
+                .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into())),
+            None => run.await,
+        };
         let outcome = result.map_err(|e| describe_failure(&name, e, &limits, &store));
         if let Err(why) = &outcome {
             tracing::error!("{why}");

@@ -40,6 +40,16 @@ pub(crate) struct Server {
 }
 
 pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode> {
+    let server = prepare(&cx, args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(server))
+}
+
+/// Checks the flags, links the component and pre-instantiates it: everything but the socket.
+pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Server>> {
     let loaded = cx.component;
     if args.max_concurrent_requests == 0 {
         bail!("`--max-concurrent-requests 0` would refuse every request; give at least 1");
@@ -71,11 +81,34 @@ pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode>
         outgoing: OutgoingPolicy::new(args.allow_outgoing.clone()),
         args,
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(run(server))
+    Ok(server)
+}
+
+/// Serves one connection until the client closes it, its header read times out, or `stop`
+/// turns true (then the request in flight is finished and no new one is taken).
+pub(crate) async fn connection<I>(
+    server: Arc<Server>,
+    io: I,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let header_read_timeout = server.args.header_read_timeout;
+    let service = hyper::service::service_fn(move |req| request::handle(server.clone(), req));
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
 }
 
 async fn run(server: Arc<Server>) -> Result<ExitCode> {
@@ -115,30 +148,11 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
                         continue;
                     }
                 };
-                let server = server.clone();
-                let mut stop = stop_rx.clone();
+                let served = connection(server.clone(), stream, stop_rx.clone());
                 connections.spawn(async move {
                     // Held while the connection is open.
                     let _open = open;
-                    let header_read_timeout = server.args.header_read_timeout;
-                    let service = hyper::service::service_fn(move |req| {
-                        request::handle(server.clone(), req)
-                    });
-                    let conn = http1::Builder::new()
-                        .keep_alive(true)
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(header_read_timeout)
-                        .serve_connection(TokioIo::new(stream), service);
-                    let mut conn = std::pin::pin!(conn);
-                    let result = tokio::select! {
-                        result = conn.as_mut() => result,
-                        _ = stop.changed() => {
-                            // Finish the request in flight, take no new one.
-                            conn.as_mut().graceful_shutdown();
-                            conn.await
-                        }
-                    };
-                    if let Err(e) = result {
+                    if let Err(e) = served.await {
                         tracing::debug!(%peer, "connection ended: {e}");
                     }
                 });
@@ -282,12 +296,12 @@ impl Signals {
 
 /// Advances the engine's epoch TICKS_PER_SECOND times a second, for the per-request deadline
 /// of `-W timeout`; one thread for the whole server.
-struct EpochTicker {
+pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    pub(crate) fn start(engine: Engine) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         std::thread::Builder::new()
