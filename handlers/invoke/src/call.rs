@@ -17,7 +17,7 @@ use worldhost_core::output::write_stdout;
 use worldhost_core::{Loaded, RunContext};
 
 /// A call ready to run: the function and its typed arguments.
-struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     found: Found<'a>,
     params: Vec<Val>,
 }
@@ -66,7 +66,7 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
 }
 
 /// Parses `call`, finds its function and types its arguments.
-fn prepare<'a>(loaded: &'a Loaded, call: &str) -> Result<Prepared<'a>> {
+pub(crate) fn prepare<'a>(loaded: &'a Loaded, call: &str) -> Result<Prepared<'a>> {
     let untyped = UntypedFuncCall::parse(call).map_err(|e| {
         anyhow::anyhow!(
             "`--invoke {call}` is not a WAVE function call: {}\n{}\nwrite it as `name(arg, …)`, \

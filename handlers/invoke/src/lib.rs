@@ -53,3 +53,13 @@ impl Handler for InvokeHandler {
         call::run(cx, &args)
     }
 }
+
+/// Not part of worldhost's interface: what `fuzz/`'s wave target drives.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses `call` and types it against the functions `loaded` exports, as `--invoke` does
+    /// before it runs anything; returns the error `--invoke` would print, if any.
+    pub fn type_call(loaded: &worldhost_core::Loaded, call: &str) -> anyhow::Result<()> {
+        crate::call::prepare(loaded, call).map(|_| ())
+    }
+}
