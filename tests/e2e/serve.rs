@@ -150,6 +150,27 @@ fn a_deadline_overrun_is_a_504_and_others_are_served() {
 }
 
 #[test]
+fn guests_that_never_end_do_not_starve_other_requests() {
+    // No `-W timeout`: more endless requests than the server has worker threads, each computing
+    // without a pause; every other request must still be answered.
+    let server = Server::start(&[guest::HTTP_ROUTES]);
+    let spinning: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+            stream
+                .write_all(b"GET /spin HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..3 {
+        assert_eq!(get(&server.url("/status/200")).0, 200);
+    }
+    drop(spinning);
+}
+
+#[test]
 fn a_guest_that_waits_past_the_deadline_is_a_504_too() {
     // Sleeping runs no wasm, so the epoch alone would never stop it.
     let mut server = Server::start(&["-W", "timeout=500ms", guest::HTTP_ROUTES]);

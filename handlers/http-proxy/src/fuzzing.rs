@@ -16,7 +16,7 @@ use worldhost_core::RunContext;
 pub struct Harness {
     server: Arc<Server>,
     runtime: tokio::runtime::Runtime,
-    _ticker: Option<EpochTicker>,
+    _ticker: EpochTicker,
 }
 
 impl Harness {
@@ -28,11 +28,7 @@ impl Harness {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let ticker = server
-            .settings
-            .limits
-            .timeout
-            .map(|_| EpochTicker::start(server.pre.engine().clone()));
+        let ticker = EpochTicker::start(server.pre.engine().clone());
         Ok(Self {
             server,
             runtime,

@@ -5,16 +5,19 @@
 
 use crate::outgoing::OutgoingPolicy;
 use anyhow::Result;
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use worldhost_core::Settings;
 use worldhost_core::store::MemoryLimiter;
 
-/// Epoch ticks per second when `-W timeout` is given: the deadline's resolution.
+/// Epoch ticks per second: how often a running guest yields its thread to other requests, and
+/// the resolution of the `-W timeout` deadline.
 pub(crate) const TICKS_PER_SECOND: u64 = 100;
 
 /// Store data of one request.
@@ -67,13 +70,17 @@ pub(crate) fn new_store(
     if let Some(fuel) = settings.limits.fuel {
         store.set_fuel(fuel)?;
     }
-    if let Some(timeout) = settings.limits.timeout {
-        // The server's ticker advances the epoch TICKS_PER_SECOND times a second.
-        let ticks = (timeout.as_millis() as u64 * TICKS_PER_SECOND)
-            .div_ceil(1000)
-            .max(1);
-        store.set_epoch_deadline(ticks);
-    }
+    // At every tick of the server's epoch ticker a running guest yields its thread, so that a
+    // guest that computes for long (or forever, without `-W timeout`) cannot take a runtime
+    // worker from every other request; past `-W timeout` it is interrupted instead.
+    let deadline = settings.limits.timeout.map(|t| Instant::now() + t);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        Ok(match deadline {
+            Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
+            _ => UpdateDeadline::Yield(1),
+        })
+    });
     Ok(store)
 }
 
@@ -97,4 +104,6 @@ pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
         pooling.max_memory_size(max);
     }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    // Every request's guest yields at each epoch tick (see `new_store`).
+    config.epoch_interruption(true);
 }

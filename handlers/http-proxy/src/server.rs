@@ -128,11 +128,7 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
     // Listen for signals before saying we serve: a signal right after the line is not lost.
     let mut signals = Signals::new()?;
     eprintln!("Serving HTTP on http://{local}/");
-    let _ticker = server
-        .settings
-        .limits
-        .timeout
-        .map(|_| EpochTicker::start(server.pre.engine().clone()));
+    let _ticker = EpochTicker::start(server.pre.engine().clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -294,8 +290,8 @@ impl Signals {
     }
 }
 
-/// Advances the engine's epoch TICKS_PER_SECOND times a second, for the per-request deadline
-/// of `-W timeout`; one thread for the whole server.
+/// Advances the engine's epoch TICKS_PER_SECOND times a second: running guests yield at each
+/// tick, and the per-request deadline of `-W timeout` is checked; one thread for the server.
 pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
 }
