@@ -6,7 +6,7 @@ use clap::{Arg, ArgAction, Args as _, Command, value_parser};
 use std::ffi::OsString;
 use worldhost_core::{SharedArgs, handlers};
 
-const SUBCOMMANDS: &[&str] = &["run", "inspect", "handlers", "help"];
+const SUBCOMMANDS: &[&str] = &["run", "compile", "inspect", "cache", "handlers", "help"];
 
 /// The subcommands handlers bring (`serve`), with the handler each one stands for.
 pub fn handler_subcommands() -> Vec<(&'static str, &'static str, &'static str)> {
@@ -41,7 +41,9 @@ pub fn command() -> Command {
                 // The handler is given by the subcommand.
                 .mut_arg("handler", |a| a.hide(true).default_value(handler))
         }))
+        .subcommand(compile_command())
         .subcommand(inspect_command())
+        .subcommand(cache_command())
         .subcommand(
             Command::new("handlers")
                 .about("List the registered handlers, the world each recognises, and their flags"),
@@ -67,6 +69,41 @@ fn run_command() -> Command {
     cmd.about("Run a component with the handler its world calls for")
         .long_about(None)
         .override_usage("worldhost run [OPTIONS] <COMPONENT> [ARGS]...")
+}
+
+fn compile_command() -> Command {
+    let cmd = Command::new("compile")
+        .arg(
+            Arg::new("output")
+                .short('o')
+                .long("output")
+                .value_name("OUT")
+                .value_parser(value_parser!(std::path::PathBuf))
+                .help("Where to write the artifact (default: the component's path, with .cwasm)"),
+        )
+        .arg(
+            Arg::new("component")
+                .value_name("COMPONENT")
+                .required(true)
+                .value_parser(value_parser!(std::path::PathBuf))
+                .help("The component or core module (.wasm or .wat)"),
+        );
+    SharedArgs::augment_args(cmd)
+        .about("Precompile a component into an artifact that `run` and `serve` start without compiling")
+        .long_about(None)
+        .override_usage("worldhost compile [OPTIONS] <COMPONENT> [-o OUT]")
+        .after_help(
+            "The artifact is machine code for this machine, this worldhost and these settings: \
+             of the flags, only `-W fuel` changes it, and it must then be given to `run` as well. \
+             Run only artifacts you made or trust, as you would a native program.",
+        )
+}
+
+fn cache_command() -> Command {
+    Command::new("cache")
+        .about("Show where the compilation cache lives and what it holds; `clear` empties it")
+        .subcommand(Command::new("dir").about("Print the cache directory"))
+        .subcommand(Command::new("clear").about("Remove every cached compilation"))
 }
 
 fn inspect_command() -> Command {

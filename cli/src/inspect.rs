@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use worldhost_core::engine::build_engine;
+use worldhost_core::engine::{build_engine, cache_for};
 use worldhost_core::load::read_component;
 use worldhost_core::select::{claims, select};
 use worldhost_core::settings::grant_hint;
@@ -25,7 +25,11 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
         cache: !matches.get_flag("no-cache"),
         ..Settings::default()
     };
-    let loaded = load_component(path, &build_engine(&settings, None)?)?;
+    let loaded = load_component(
+        path,
+        &build_engine(&settings, None)?,
+        cache_for(&settings).as_ref(),
+    )?;
     let world = &loaded.world;
     let shown = path.display().to_string();
     let forced = matches.get_one::<String>("handler").map(String::as_str);

@@ -10,6 +10,7 @@ use worldhost_handler_invoke as _;
 use worldhost_handler_preview1 as _;
 
 mod app;
+mod compile;
 mod handlers;
 mod inspect;
 mod run;
@@ -18,8 +19,6 @@ pub use app::command;
 
 #[cfg(test)]
 use proptest as _;
-#[cfg(test)]
-use tempfile as _;
 #[cfg(test)]
 use ureq as _;
 #[cfg(test)]
@@ -55,7 +54,9 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         {
             run::run(m)
         }
+        Some(("compile", m)) => compile::compile(m),
         Some(("inspect", m)) => inspect::inspect(m),
+        Some(("cache", m)) => compile::cache(m),
         Some(("handlers", _)) => handlers::list(),
         _ => unreachable!("clap requires a subcommand"),
     };

@@ -5,7 +5,7 @@ use clap::{ArgMatches, FromArgMatches as _};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use worldhost_core::engine::{build_engine, wants_own_engine};
+use worldhost_core::engine::{build_engine, cache_for, wants_own_engine};
 use worldhost_core::handler::handler_named;
 use worldhost_core::select::select;
 use worldhost_core::{RunContext, SharedArgs, load_component};
@@ -34,11 +34,12 @@ pub(crate) fn run(matches: &ArgMatches) -> Result<ExitCode> {
     // A handler named up front gets its own engine from the start.
     let forced_handler = forced.and_then(handler_named);
     let engine = build_engine(&settings, forced_handler)?;
-    let mut loaded = load_component(&path, &engine)?;
+    let cache = cache_for(&settings);
+    let mut loaded = load_component(&path, &engine, cache.as_ref())?;
     let choice = select(&path.display().to_string(), &loaded.world, matches, forced)?;
     if forced_handler.is_none() && wants_own_engine(choice.handler, &settings) {
         let engine = build_engine(&settings, Some(choice.handler))?;
-        loaded = load_component(&path, &engine)?;
+        loaded = loaded.for_engine(&engine, cache.as_ref())?;
     }
     tracing::info!(
         handler = choice.handler.name(),

@@ -1,12 +1,12 @@
-//! The one engine every handler shares, configured once from the shared settings: compilation
-//! cache (on unless `--no-cache`), fuel for `-W fuel`, epoch interruption for `-W timeout`.
-//! Codegen options are switched on only when a flag needs them, so that a plain run compiles
-//! (and hits the cache) exactly as wasmtime's default does.
+//! The one engine every handler shares, configured once from the shared settings (fuel for
+//! `-W fuel`), and adjusted by the handler that runs the component (a pooling allocator for a
+//! server); and the compilation cache that goes with it.
 
+use crate::cache::Cache;
 use crate::handler::Handler;
 use crate::settings::Settings;
 use anyhow::{Context as _, Result};
-use wasmtime::{Cache, Config, Engine};
+use wasmtime::{Config, Engine};
 
 /// Builds the engine for these settings, adjusted for `handler` when one is given. An engine the
 /// handler's adjustments make impossible (a pooling allocator that cannot reserve its address
@@ -35,29 +35,33 @@ pub fn wants_own_engine(handler: &dyn Handler, settings: &Settings) -> bool {
     handler.configure_engine(&mut Config::new(), settings)
 }
 
+/// The engine settings every handler shares. They are chosen so that code compiled once serves
+/// every handler and every run: epoch interruption is always on (running guests can be
+/// interrupted, by `-W timeout` or a server's scheduling), so a timeout does not change the
+/// code, and the cache entry or `worldhost compile` artifact of a component is the same for
+/// `run` and `serve`. Only `-W fuel` changes the code (fuel metering costs too much to be on for
+/// everyone).
 fn base_config(settings: &Settings) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.epoch_interruption(true);
     if settings.limits.fuel.is_some() {
         config.consume_fuel(true);
     }
-    if settings.limits.timeout.is_some() {
-        config.epoch_interruption(true);
-    }
-    if settings.cache {
-        // wasmtime's own cache, with its default settings file (`~/.config/wasmtime/config.toml`
-        // if present): a component compiled once by worldhost or by wasmtime is reused.
-        // A cache that cannot be set up (no home directory, a read-only one, a broken settings
-        // file) costs speed, not correctness: run without it and say so.
-        match Cache::from_file(None) {
-            Ok(cache) => {
-                config.cache(Some(cache));
-            }
-            Err(e) => tracing::warn!(
-                "running without the compilation cache: {:#} (`--no-cache` silences this)",
-                anyhow::Error::from(e)
-            ),
-        }
-    }
     config
+}
+
+/// The compilation cache, unless `--no-cache`; a cache that cannot be placed (no home
+/// directory) is a warning, and the run goes on without it.
+pub fn cache_for(settings: &Settings) -> Option<Cache> {
+    if !settings.cache {
+        return None;
+    }
+    Cache::locate()
+        .inspect_err(|e| {
+            tracing::warn!(
+                "running without the compilation cache: {e:#} (`--no-cache` silences this)"
+            )
+        })
+        .ok()
 }

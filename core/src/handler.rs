@@ -54,8 +54,9 @@ pub trait Handler: Sync + 'static {
     }
     /// Adjusts the engine this handler's components run in (a server wants the pooling
     /// allocator). Returns whether it changed anything: if so, and the handler was chosen only
-    /// after loading, core loads the component again into an engine so configured (a cache
-    /// hit, not a second compilation).
+    /// after loading, the compiled code is moved into an engine so configured (copied, not
+    /// compiled again, as long as the change does not alter the code; see
+    /// [`Loaded::for_engine`]).
     fn configure_engine(&self, _config: &mut wasmtime::Config, _settings: &Settings) -> bool {
         false
     }

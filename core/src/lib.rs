@@ -3,6 +3,7 @@
 //! Knows no particular world and names no handler: handlers register themselves through
 //! `inventory` and are found at run time.
 
+pub mod cache;
 pub mod engine;
 pub mod guest;
 pub mod handler;
@@ -10,6 +11,7 @@ pub mod link;
 pub mod load;
 pub mod outcome;
 pub mod output;
+pub mod progress;
 pub mod select;
 pub mod settings;
 pub mod store;

@@ -2,6 +2,8 @@
 //! its world, or a one-paragraph error that says what the file is and what to do. Every check
 //! that can be made on the bytes is made before compiling.
 
+use crate::cache::{Cache, deserialize};
+use crate::progress::while_compiling;
 use crate::world::World;
 use anyhow::{Result, bail};
 use std::io::ErrorKind;
@@ -9,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wasmparser::Parser;
 use wasmtime::component::Component;
-use wasmtime::{Engine, Module};
+use wasmtime::{Engine, Module, Precompiled};
 
 /// A compiled component or core module with its engine and its world.
 pub struct Loaded {
@@ -45,6 +47,26 @@ impl Loaded {
         }
     }
 
+    /// The same code, for another engine: wasmtime ties compiled code to the engine that made
+    /// it. When the two engines compile alike (they differ only in how instances are
+    /// allocated, say), the code is copied across, not compiled again; otherwise the file is
+    /// loaded afresh (from `cache`, if it holds it).
+    pub fn for_engine(&self, engine: &Engine, cache: Option<&Cache>) -> Result<Loaded> {
+        if compiles_alike(&self.engine, engine) {
+            let kind = self.code.kind();
+            let code = deserialize(engine, kind, &self.code.serialize()?)?;
+            Ok(Loaded {
+                path: self.path.clone(),
+                name: self.name.clone(),
+                engine: engine.clone(),
+                code,
+                world: self.world.clone(),
+            })
+        } else {
+            load_component(&self.path, engine, cache)
+        }
+    }
+
     /// The core module, for a handler of modules; a component is an error that says so.
     pub fn module(&self) -> Result<&Module> {
         match &self.code {
@@ -57,6 +79,36 @@ impl Loaded {
     }
 }
 
+impl Code {
+    /// Which kind of code this is.
+    pub fn kind(&self) -> WasmKind {
+        match self {
+            Code::Component(_) => WasmKind::Component,
+            Code::Module(_) => WasmKind::CoreModule,
+        }
+    }
+
+    /// wasmtime's serialized artifact of this code: what `worldhost compile` writes and what
+    /// the cache keeps.
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        Ok(match self {
+            Code::Component(component) => component.serialize()?,
+            Code::Module(module) => module.serialize()?,
+        })
+    }
+}
+
+/// Whether code compiled by one engine loads into the other (wasmtime's own test).
+fn compiles_alike(a: &Engine, b: &Engine) -> bool {
+    use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+    let hash = |engine: &Engine| {
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        hasher.finish()
+    };
+    hash(a) == hash(b)
+}
+
 /// What a file holds, judged from its bytes before anything is compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -64,6 +116,10 @@ pub enum FileKind {
     Component,
     /// A core WebAssembly module in the binary format.
     CoreModule,
+    /// A precompiled artifact (`worldhost compile`, `wasmtime compile`) of a component.
+    PrecompiledComponent,
+    /// A precompiled artifact of a core module.
+    PrecompiledModule,
     /// Starts with the wasm magic, but neither layer is known.
     UnknownWasm,
     /// WebAssembly text.
@@ -85,6 +141,11 @@ impl FileKind {
             FileKind::CoreModule
         } else if bytes.starts_with(b"\0asm") {
             FileKind::UnknownWasm
+        } else if let Some(precompiled) = Engine::detect_precompiled(bytes) {
+            match precompiled {
+                Precompiled::Component => FileKind::PrecompiledComponent,
+                Precompiled::Module => FileKind::PrecompiledModule,
+            }
         } else if looks_like_wat(bytes) {
             FileKind::Text
         } else {
@@ -110,31 +171,35 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
     }
 }
 
-/// Reads, checks and compiles the component or core module at `path` for `engine`.
-pub fn load_component(path: &Path, engine: &Engine) -> Result<Loaded> {
+/// Reads, checks and compiles the component or core module at `path` for `engine`, or takes
+/// the compiled code from `cache` when it holds it; a precompiled artifact is loaded as is.
+pub fn load_component(path: &Path, engine: &Engine, cache: Option<&Cache>) -> Result<Loaded> {
     let shown = path.display();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| shown.to_string());
-    let (binary, kind) = read_wasm(path)?;
+    let bytes = read_file(path)?;
     let started = Instant::now();
-    let compiled = match kind {
-        WasmKind::Component => Component::new(engine, &binary).map(Code::Component),
-        WasmKind::CoreModule => Module::new(engine, &binary).map(Code::Module),
-    };
-    let code = match compiled {
-        Ok(code) => code,
-        Err(e) => {
-            let cause = format!("{:#}", anyhow::Error::from(e));
-            // wasmparser reports a cut-off file as an end of file, or as a section that runs
-            // past the end of the data.
-            let hint = if cause.contains("unexpected end") || cause.contains("out of bounds") {
-                "the file looks truncated; rebuild it or copy it again"
-            } else {
-                "it may be corrupt, or use a feature worldhost does not enable"
-            };
-            bail!("`{shown}` is not a valid {}: {cause}; {hint}", kind.noun())
+    let code = match FileKind::of(&bytes) {
+        FileKind::PrecompiledComponent => {
+            load_precompiled(path, engine, WasmKind::Component, &bytes)?
+        }
+        FileKind::PrecompiledModule => {
+            load_precompiled(path, engine, WasmKind::CoreModule, &bytes)?
+        }
+        _ => {
+            let (binary, kind) = wasm_of(path, bytes)?;
+            match cache.and_then(|cache| cache.get(engine, kind, &binary)) {
+                Some(code) => code,
+                None => {
+                    let code = while_compiling(&name, || compile(path, engine, kind, &binary))?;
+                    if let Some(cache) = cache {
+                        cache.put(engine, kind, &binary, &code);
+                    }
+                    code
+                }
+            }
         }
     };
     tracing::debug!(file = %shown, elapsed = ?started.elapsed(), "code ready");
@@ -151,6 +216,46 @@ pub fn load_component(path: &Path, engine: &Engine) -> Result<Loaded> {
     })
 }
 
+/// Compiles `binary`, a checked component or core module read from `path`.
+pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> Result<Code> {
+    let compiled = match kind {
+        WasmKind::Component => Component::new(engine, binary).map(Code::Component),
+        WasmKind::CoreModule => Module::new(engine, binary).map(Code::Module),
+    };
+    compiled.or_else(|e| {
+        let cause = format!("{:#}", anyhow::Error::from(e));
+        // wasmparser reports a cut-off file as an end of file, or as a section that runs
+        // past the end of the data.
+        let hint = if cause.contains("unexpected end") || cause.contains("out of bounds") {
+            "the file looks truncated; rebuild it or copy it again"
+        } else {
+            "it may be corrupt, or use a feature worldhost does not enable"
+        };
+        bail!(
+            "`{}` is not a valid {}: {cause}; {hint}",
+            path.display(),
+            kind.noun()
+        )
+    })
+}
+
+/// A precompiled artifact the user named: loaded as is (see [`deserialize`] on trust), or an
+/// error that says to compile it again.
+fn load_precompiled(path: &Path, engine: &Engine, kind: WasmKind, bytes: &[u8]) -> Result<Code> {
+    deserialize(engine, kind, bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "`{}` is a precompiled {} that this worldhost cannot load: {e:#}. It was made by \
+             another version of worldhost or wasmtime, for another machine, or with other \
+             settings (`-W fuel` must be given to both `compile` and `run`, or to neither); \
+             compile it again from its .wasm: `worldhost compile app.wasm -o {}`",
+            path.display(),
+            kind.noun(),
+            path.file_name()
+                .map_or("app.cwasm".into(), |n| n.to_string_lossy()),
+        )
+    })
+}
+
 /// The two kinds of WebAssembly binary worldhost compiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WasmKind {
@@ -161,7 +266,8 @@ pub enum WasmKind {
 }
 
 impl WasmKind {
-    fn noun(self) -> &'static str {
+    /// "component" or "core module".
+    pub fn noun(self) -> &'static str {
         match self {
             WasmKind::Component => "component",
             WasmKind::CoreModule => "core module",
@@ -185,8 +291,12 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>> {
 /// in the binary format or as text; returns the binary and its kind. Says what the file is when
 /// it is neither.
 pub fn read_wasm(path: &Path) -> Result<(Vec<u8>, WasmKind)> {
+    wasm_of(path, read_file(path)?)
+}
+
+/// The binary and kind of `bytes`, read from `path`; see [`read_wasm`].
+fn wasm_of(path: &Path, bytes: Vec<u8>) -> Result<(Vec<u8>, WasmKind)> {
     let shown = path.display();
-    let bytes = read_file(path)?;
     Ok(match FileKind::of(&bytes) {
         FileKind::Component => (bytes, WasmKind::Component),
         FileKind::CoreModule => (bytes, WasmKind::CoreModule),
@@ -204,6 +314,10 @@ pub fn read_wasm(path: &Path) -> Result<(Vec<u8>, WasmKind)> {
             };
             (binary, kind)
         }
+        FileKind::PrecompiledComponent | FileKind::PrecompiledModule => bail!(
+            "`{shown}` is a precompiled artifact (machine code, from `worldhost compile` or \
+             `wasmtime compile`), which keeps no WIT; use the .wasm it was compiled from"
+        ),
         FileKind::Empty => bail!(
             "`{shown}` is empty (0 bytes), not a WebAssembly component; was its build \
              interrupted? rebuild it"
@@ -212,6 +326,14 @@ pub fn read_wasm(path: &Path) -> Result<(Vec<u8>, WasmKind)> {
             "`{shown}` starts like WebAssembly but has an unknown version ({}); it may come \
              from a newer toolchain than worldhost supports, or be corrupt",
             hex(&bytes[4..bytes.len().min(8)])
+        ),
+        FileKind::Other if bytes.starts_with(b"\x7fELF") => bail!(
+            "`{shown}` is an ELF file that this worldhost cannot load: a native program or \
+             library, or a precompiled artifact that is damaged (truncated?) or was made by \
+             another version of worldhost or wasmtime; compile it again from its .wasm: \
+             `worldhost compile app.wasm -o {}`",
+            path.file_name()
+                .map_or("app.cwasm".into(), |n| n.to_string_lossy())
         ),
         FileKind::Other => bail!(
             "`{shown}` is not WebAssembly: it does not start with the `\\0asm` magic bytes \
@@ -265,7 +387,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.wat");
         std::fs::write(&path, "(module (func (export \"_start\")))").unwrap();
-        let loaded = load_component(&path, &Engine::default()).unwrap();
+        let loaded = load_component(&path, &Engine::default(), None).unwrap();
         assert!(loaded.module().is_ok());
         let err = loaded.component().err().unwrap().to_string();
         assert!(

@@ -158,6 +158,15 @@ impl Outcome {
         self
     }
 
+    /// Checks that nothing was printed on stderr.
+    #[track_caller]
+    pub fn stderr_is_empty(&self) -> &Self {
+        if !self.stderr.is_empty() {
+            self.fail("expected nothing on stderr");
+        }
+        self
+    }
+
     /// Checks that stderr is a one-paragraph `error: …` message: one line (no blank line), no
     /// backtrace of Rust's.
     #[track_caller]

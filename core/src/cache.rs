@@ -1,0 +1,301 @@
+//! worldhost's compilation cache: a compiled component (or core module) is kept as wasmtime's
+//! own serialized artifact, uncompressed, so that a hit costs reading the file, checking it, and
+//! mapping the code, not decompressing it; and so that a large component (an interpreter of
+//! tens of MB) starts in milliseconds the second time.
+//!
+//! - **Where**: `$XDG_CACHE_HOME/worldhost` (else the platform's cache directory:
+//!   `~/.cache/worldhost` on Linux, `~/Library/Caches/worldhost` on macOS).
+//! - **Key**: BLAKE3 of the file's bytes, with everything that makes compiled code differ: the
+//!   engine's compilation settings and wasmtime's version (wasmtime's own compatibility hash),
+//!   worldhost's version, and whether the file is a component or a core module. A key never
+//!   depends on a path or a modification time: a changed file is a different key.
+//! - **Entries** carry a header with the BLAKE3 of the artifact and its length: an entry that was
+//!   truncated or corrupted on disk is detected, removed and recompiled, never handed to
+//!   wasmtime (loading an artifact runs its machine code, so only a checked one is loaded).
+//! - **Writes** go to a temporary file in the same directory, renamed into place: two processes
+//!   that compile the same component at once both succeed, and a reader never sees half a file.
+//!
+//! A cache that cannot be read or written costs speed, never correctness: the component is
+//! compiled as if there were no cache, and a warning says why.
+
+use crate::load::{Code, WasmKind};
+use anyhow::{Context as _, Result, bail};
+use std::hash::{Hash as _, Hasher};
+use std::io::{ErrorKind, Write as _};
+use std::path::{Path, PathBuf};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+/// The first bytes of every entry; the trailing digit is the entry format's version.
+const MAGIC: &[u8; 16] = b"worldhost-cache1";
+/// MAGIC, the BLAKE3 of the artifact, and its length.
+const HEADER_LEN: usize = MAGIC.len() + 32 + 8;
+/// The file name suffix of an entry.
+const SUFFIX: &str = "whc";
+
+/// The cache directory: a handle on it, and what it holds.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// How many entries the cache holds and their total size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Entries.
+    pub entries: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl Cache {
+    /// The cache in its usual place (see the module's documentation); not created yet.
+    pub fn locate() -> Result<Cache> {
+        let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => dirs::cache_dir().context(
+                "no cache directory: neither XDG_CACHE_HOME nor HOME is set; set one, or pass \
+                 --no-cache",
+            )?,
+        };
+        Ok(Cache {
+            dir: base.join("worldhost"),
+        })
+    }
+
+    /// The cache in `dir`.
+    pub fn at(dir: impl Into<PathBuf>) -> Cache {
+        Cache { dir: dir.into() }
+    }
+
+    /// The directory entries live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entry for `source` (the file's binary) compiled as `kind` by `engine`.
+    fn entry(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> PathBuf {
+        let mut key = Blake3Hasher(blake3::Hasher::new());
+        key.0.update(MAGIC);
+        key.0.update(env!("CARGO_PKG_VERSION").as_bytes());
+        engine.precompile_compatibility_hash().hash(&mut key);
+        key.0.update(&[kind as u8]);
+        key.0.update(&(source.len() as u64).to_le_bytes());
+        key.0.update(source);
+        let name = format!("{}.{SUFFIX}", key.0.finalize().to_hex());
+        self.dir.join(name)
+    }
+
+    /// The compiled code for `source`, if the cache holds a sound entry for it. An entry that
+    /// fails its check is removed (with a warning) so that the caller compiles afresh.
+    pub fn get(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> Option<Code> {
+        let path = self.entry(engine, kind, source);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!("cannot read the cache entry `{}`: {e}", path.display());
+                return None;
+            }
+        };
+        match check_entry(&bytes).and_then(|artifact| deserialize(engine, kind, artifact)) {
+            Ok(code) => {
+                tracing::debug!(entry = %path.display(), "cache hit");
+                Some(code)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the cache entry `{}` is not sound ({e:#}); removing it and compiling again",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Stores `code`, compiled from `source`, for the next run. Failing to is a warning only.
+    pub fn put(&self, engine: &Engine, kind: WasmKind, source: &[u8], code: &Code) {
+        let path = self.entry(engine, kind, source);
+        if let Err(e) = self.write(&path, code) {
+            tracing::warn!(
+                "cannot write to the compilation cache in `{}`: {e:#} (the next run compiles \
+                 again; `--no-cache` silences this)",
+                self.dir.display()
+            );
+        }
+    }
+
+    fn write(&self, path: &Path, code: &Code) -> Result<()> {
+        let artifact = code.serialize()?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create `{}`", self.dir.display()))?;
+        let mut file = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(&self.dir)?;
+        file.write_all(MAGIC)?;
+        file.write_all(blake3::hash(&artifact).as_bytes())?;
+        file.write_all(&(artifact.len() as u64).to_le_bytes())?;
+        file.write_all(&artifact)?;
+        file.persist(path)?;
+        tracing::debug!(entry = %path.display(), bytes = artifact.len(), "cached");
+        Ok(())
+    }
+
+    /// What the cache holds now (nothing, if it does not exist).
+    pub fn usage(&self) -> Result<Usage> {
+        let mut usage = Usage::default();
+        for entry in self.entries()? {
+            usage.entries += 1;
+            usage.bytes += entry.1;
+        }
+        Ok(usage)
+    }
+
+    /// Removes every entry (and leftovers of interrupted writes); returns what was removed.
+    pub fn clear(&self) -> Result<Usage> {
+        let mut removed = Usage::default();
+        for (path, bytes) in self.entries()? {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    removed.entries += 1;
+                    removed.bytes += bytes;
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => bail!("cannot remove `{}`: {e}", path.display()),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The entries and partial writes in the directory, with their sizes.
+    fn entries(&self) -> Result<Vec<(PathBuf, u64)>> {
+        let listing = match std::fs::read_dir(&self.dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => bail!("cannot read `{}`: {e}", self.dir.display()),
+        };
+        let mut entries = Vec::new();
+        for item in listing {
+            let item = item?;
+            let name = item.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(&format!(".{SUFFIX}")) || name.starts_with(".partial-") {
+                entries.push((item.path(), item.metadata()?.len()));
+            }
+        }
+        Ok(entries)
+    }
+}
+
+/// The artifact inside an entry, once its header, length and hash check out.
+fn check_entry(bytes: &[u8]) -> Result<&[u8]> {
+    let Some((header, artifact)) = bytes.split_at_checked(HEADER_LEN) else {
+        bail!("{} bytes, shorter than its header", bytes.len());
+    };
+    let (magic, rest) = header.split_at(MAGIC.len());
+    let (hash, len) = rest.split_at(32);
+    if magic != MAGIC {
+        bail!("it does not start with worldhost's header");
+    }
+    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    if len != artifact.len() as u64 {
+        bail!(
+            "its header promises {len} bytes of code, and {} follow: truncated",
+            artifact.len()
+        );
+    }
+    if blake3::hash(artifact).as_bytes() != hash {
+        bail!("its code does not match its checksum: corrupted");
+    }
+    Ok(artifact)
+}
+
+/// Loads a serialized artifact into `engine`.
+///
+/// Deserializing is unsafe in wasmtime because the artifact's machine code is trusted as is.
+/// worldhost calls this on two kinds of bytes only: a cache entry it wrote itself, whose
+/// checksum was just verified ([`check_entry`]), and a precompiled file the user named on the
+/// command line, which is trusted as a native executable would be (docs say so).
+#[allow(unsafe_code)]
+pub(crate) fn deserialize(engine: &Engine, kind: WasmKind, artifact: &[u8]) -> Result<Code> {
+    // SAFETY: see above; wasmtime itself checks that the artifact was made by this version of
+    // wasmtime for a compatible engine configuration, and fails otherwise.
+    Ok(match kind {
+        WasmKind::Component => {
+            Code::Component(unsafe { Component::deserialize(engine, artifact) }?)
+        }
+        WasmKind::CoreModule => Code::Module(unsafe { Module::deserialize(engine, artifact) }?),
+    })
+}
+
+/// Feeds `std::hash::Hash` values into BLAKE3, for wasmtime's compatibility hash.
+struct Blake3Hasher(blake3::Hasher);
+
+impl Hasher for Blake3Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        unreachable!("only `write` is used; the key is the BLAKE3 of everything written")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAT: &str = r#"(component (core module (func (export "f"))))"#;
+
+    fn compiled(engine: &Engine) -> (Vec<u8>, Code) {
+        let source = wat::parse_str(WAT).unwrap();
+        let code = Code::Component(Component::new(engine, &source).unwrap());
+        (source, code)
+    }
+
+    #[test]
+    fn an_entry_is_found_again_and_only_for_the_same_bytes_and_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let engine = Engine::default();
+        let (source, code) = compiled(&engine);
+        assert!(cache.get(&engine, WasmKind::Component, &source).is_none());
+        cache.put(&engine, WasmKind::Component, &source, &code);
+        assert!(cache.get(&engine, WasmKind::Component, &source).is_some());
+        assert_eq!(cache.usage().unwrap().entries, 1);
+
+        let mut other = source.clone();
+        other.push(0);
+        assert!(cache.get(&engine, WasmKind::Component, &other).is_none());
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        let fuel = Engine::new(&config).unwrap();
+        assert!(cache.get(&fuel, WasmKind::Component, &source).is_none());
+        assert_eq!(cache.clear().unwrap().entries, 1);
+        assert_eq!(cache.usage().unwrap(), Usage::default());
+    }
+
+    #[test]
+    fn truncated_and_corrupted_entries_are_refused_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let engine = Engine::default();
+        let (source, code) = compiled(&engine);
+        let entry = cache.entry(&engine, WasmKind::Component, &source);
+        for damage in [
+            |b: &mut Vec<u8>| b.truncate(b.len() - 1),
+            |b: &mut Vec<u8>| b.truncate(10),
+            |b: &mut Vec<u8>| *b.last_mut().unwrap() ^= 1,
+            |b: &mut Vec<u8>| b[HEADER_LEN + 100] ^= 0x80,
+            |b: &mut Vec<u8>| b[0] = b'X',
+        ] {
+            cache.put(&engine, WasmKind::Component, &source, &code);
+            let mut bytes = std::fs::read(&entry).unwrap();
+            damage(&mut bytes);
+            std::fs::write(&entry, &bytes).unwrap();
+            assert!(cache.get(&engine, WasmKind::Component, &source).is_none());
+            assert!(!entry.exists(), "a bad entry is removed");
+        }
+    }
+}

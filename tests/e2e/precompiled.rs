@@ -1,0 +1,313 @@
+//! `worldhost compile` and the artifacts it writes, run by every handler; and the compilation
+//! cache: hits, damaged entries, `--no-cache`, `worldhost cache`. Each test has a cache
+//! directory of its own (XDG_CACHE_HOME).
+
+use crate::server::{Server, get};
+use crate::{Invocation, worldhost};
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+use worldhost_test_artifacts as guest;
+
+/// worldhost with its cache in `dir` (XDG_CACHE_HOME).
+pub(crate) fn cached_in(dir: &Path) -> Invocation {
+    worldhost().env("XDG_CACHE_HOME", dir)
+}
+
+/// The entries in the cache under `dir`.
+pub(crate) fn entries(dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir.join("worldhost")) {
+        Ok(listing) => listing.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `worldhost compile COMPONENT -o DIR/NAME` with FLAGS, and the artifact's path.
+fn compile(dir: &TempDir, component: &str, name: &str, flags: &[&str]) -> String {
+    let out = dir.path().join(name).display().to_string();
+    cached_in(dir.path())
+        .args(["compile"])
+        .args(flags)
+        .args([component, "-o", &out])
+        .run()
+        .success()
+        .stdout("");
+    out
+}
+
+#[test]
+fn a_precompiled_command_runs_as_the_component_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&dir, guest::PRINT_ARGS, "args.cwasm", &[]);
+    assert!(
+        std::fs::read(&artifact).unwrap().starts_with(b"\x7fELF"),
+        "an artifact is machine code"
+    );
+    // argv[0] is the artifact's file name, as for any file.
+    worldhost()
+        .args(["run", &artifact, "one", "two"])
+        .run()
+        .success()
+        .stdout("args.cwasm\none\ntwo\n");
+    worldhost()
+        .args([&artifact, "x"])
+        .run()
+        .success()
+        .stdout("args.cwasm\nx\n");
+}
+
+#[test]
+fn the_default_output_is_the_component_path_with_cwasm() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = dir.path().join("hello.wasm");
+    std::fs::copy(guest::HELLO, &component).unwrap();
+    cached_in(dir.path())
+        .args(["compile", component.to_str().unwrap()])
+        .run()
+        .success();
+    let artifact = dir.path().join("hello.cwasm");
+    worldhost()
+        .args(["run", artifact.to_str().unwrap()])
+        .run()
+        .success()
+        .stdout("Hello, world!\n");
+}
+
+#[test]
+fn a_precompiled_proxy_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&dir, guest::HTTP_HELLO, "http.cwasm", &[]);
+    // Chosen by its world, as the component would be: the artifact keeps its types.
+    let mut server = Server::start(&[&artifact]);
+    let (status, body) = get(&server.url("/"));
+    assert_eq!((status, body.as_str()), (200, "Hello, world!\n"));
+    server.stop("TERM");
+}
+
+#[test]
+fn a_precompiled_exporter_is_invoked_and_inspected() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&dir, guest::INVOKE_CALC, "calc.cwasm", &[]);
+    worldhost()
+        .args(["run", "--invoke", "add(1, 2)", &artifact])
+        .run()
+        .success()
+        .stdout("3\n");
+    worldhost()
+        .args(["inspect", &artifact])
+        .run()
+        .success()
+        .stdout_has("add: func(a: u32, b: u32) -> u32");
+    worldhost()
+        .args(["inspect", "--wit", &artifact])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is a precompiled artifact")
+        .stderr_has("use the .wasm it was compiled from");
+}
+
+#[test]
+fn a_precompiled_preview1_module_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&dir, guest::EXIT_CODE_P1, "exit.cwasm", &[]);
+    worldhost().args(["run", &artifact, "7"]).run().code(7);
+}
+
+#[test]
+fn an_artifact_for_other_settings_says_to_recompile() {
+    let dir = tempfile::tempdir().unwrap();
+    let fueled = compile(&dir, guest::HELLO, "fuel.cwasm", &["-W", "fuel=1000000"]);
+    worldhost()
+        .args(["run", "-W", "fuel=1000000", &fueled])
+        .run()
+        .success()
+        .stdout("Hello, world!\n");
+    worldhost()
+        .args(["run", &fueled])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is a precompiled component that this worldhost cannot load")
+        .stderr_has("-W fuel")
+        .stderr_has("worldhost compile app.wasm -o fuel.cwasm");
+}
+
+#[test]
+fn an_artifact_of_another_wasmtime_version_says_to_recompile() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&dir, guest::HELLO, "old.cwasm", &[]);
+    // The engine section names the wasmtime version that wrote the artifact, by its major
+    // number: a format byte (0), a length byte, the version.
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"\0\x0248")
+        .expect("the artifact names its wasmtime version");
+    bytes[at + 2..at + 4].copy_from_slice(b"47");
+    std::fs::write(&artifact, &bytes).unwrap();
+    worldhost()
+        .args(["run", &artifact])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("cannot load")
+        .stderr_has("'47'")
+        .stderr_has("compile it again");
+}
+
+#[test]
+fn a_truncated_artifact_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&dir, guest::HELLO, "cut.cwasm", &[]);
+    let bytes = std::fs::read(&artifact).unwrap();
+    for cut in [bytes.len() / 2, bytes.len() - 100, 64] {
+        std::fs::write(&artifact, &bytes[..cut]).unwrap();
+        worldhost()
+            .args(["run", &artifact])
+            .run()
+            .code(1)
+            .one_paragraph_error()
+            .stderr_has("precompiled")
+            .stderr_has("compile it again");
+    }
+}
+
+#[test]
+fn compiling_an_artifact_again_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&dir, guest::HELLO, "a.cwasm", &[]);
+    worldhost()
+        .args(["compile", &artifact, "-o", "/dev/null"])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is already a precompiled artifact");
+}
+
+#[test]
+fn compile_reports_bad_input_like_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.cwasm");
+    worldhost()
+        .args([
+            "compile",
+            &crate::data("random.bin"),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is not WebAssembly");
+    assert!(!out.exists());
+    worldhost()
+        .args(["compile", guest::HELLO, "-o", "/no/such/dir/x.cwasm"])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("cannot write `/no/such/dir/x.cwasm`");
+}
+
+#[test]
+fn the_second_run_is_a_cache_hit() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = cached_in(cache.path())
+        .args(["run", "-vv", guest::HELLO])
+        .run();
+    first.success().stdout("Hello, world!\n");
+    assert!(!first.stderr.contains("cache hit"), "{}", first.stderr);
+    assert_eq!(entries(cache.path()).len(), 1);
+    cached_in(cache.path())
+        .args(["run", "-vv", guest::HELLO])
+        .run()
+        .success()
+        .stdout("Hello, world!\n")
+        .stderr_has("cache hit");
+    // serve shares the entry: the same code, in a pooling engine.
+    let mut server = Server::start_with_env(
+        &[("XDG_CACHE_HOME", cache.path())],
+        &["-vv", guest::HTTP_HELLO],
+    );
+    assert_eq!(get(&server.url("/")).0, 200);
+    server.stop("TERM");
+    let mut again = Server::start_with_env(
+        &[("XDG_CACHE_HOME", cache.path())],
+        &["-vv", guest::HTTP_HELLO],
+    );
+    assert_eq!(get(&again.url("/")).0, 200);
+    again.stop("TERM");
+    assert!(again.stderr().contains("cache hit"), "{}", again.stderr());
+    assert_eq!(entries(cache.path()).len(), 2);
+}
+
+#[test]
+fn a_damaged_cache_entry_is_recompiled_not_trusted() {
+    let cache = tempfile::tempdir().unwrap();
+    cached_in(cache.path()).args([guest::HELLO]).run().success();
+    let [entry] = entries(cache.path()).try_into().unwrap();
+    let sound = std::fs::read(&entry).unwrap();
+    let mut flipped = sound.clone();
+    let last = flipped.len() - 1000;
+    flipped[last] ^= 0x40;
+    for damaged in [&sound[..sound.len() - 4096], &flipped[..], &sound[..10]] {
+        std::fs::write(&entry, damaged).unwrap();
+        cached_in(cache.path())
+            .args([guest::HELLO])
+            .run()
+            .success()
+            .stdout("Hello, world!\n")
+            .stderr_has("is not sound")
+            .stderr_has("compiling again");
+        assert_eq!(std::fs::read(&entry).unwrap(), sound, "rewritten sound");
+    }
+}
+
+#[test]
+fn no_cache_writes_nothing_and_cache_shows_and_clears() {
+    let cache = tempfile::tempdir().unwrap();
+    cached_in(cache.path())
+        .args(["run", "--no-cache", guest::HELLO])
+        .run()
+        .success();
+    assert!(entries(cache.path()).is_empty());
+    let dir = cache.path().join("worldhost");
+    cached_in(cache.path())
+        .args(["cache", "dir"])
+        .run()
+        .success()
+        .stdout(&format!("{}\n", dir.display()));
+    cached_in(cache.path())
+        .args(["cache"])
+        .run()
+        .success()
+        .stdout_has("0 entries, 0.0 MiB");
+    cached_in(cache.path()).args([guest::HELLO]).run().success();
+    cached_in(cache.path())
+        .args([guest::PRINT_ARGS])
+        .run()
+        .success();
+    cached_in(cache.path())
+        .args(["cache"])
+        .run()
+        .success()
+        .stdout_has("2 entries");
+    cached_in(cache.path())
+        .args(["cache", "clear"])
+        .run()
+        .success()
+        .stdout_has("removed 2 entries");
+    assert!(entries(cache.path()).is_empty());
+}
+
+#[test]
+fn an_unwritable_cache_costs_speed_not_the_run() {
+    let cache = tempfile::tempdir().unwrap();
+    // A file where the cache directory should be.
+    std::fs::write(cache.path().join("worldhost"), "not a directory").unwrap();
+    cached_in(cache.path())
+        .args([guest::HELLO])
+        .run()
+        .success()
+        .stdout("Hello, world!\n")
+        .stderr_has("cannot write to the compilation cache");
+}
