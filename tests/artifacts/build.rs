@@ -18,6 +18,11 @@ fn main() {
 
     println!("cargo:rerun-if-changed={}", guests.display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("tests/guests-py").display()
+    );
+    println!("cargo:rerun-if-env-changed=COMPONENTIZE_PY");
 
     let names = guest_names(&guests);
     let mut build = guest_build(&guests, &target_dir, "wasm32-wasip2");
@@ -77,6 +82,14 @@ fn main() {
             path.display().to_string()
         ));
     }
+    for (name, world) in PYTHON_GUESTS {
+        let path = build_python_guest(&root, &out_dir, name, world);
+        consts.push_str(&format!(
+            "/// The `{name}` Python guest (tests/guests-py/{name}), built by componentize-py.\npub const {}: &str = {:?};\n",
+            name.replace('-', "_").to_uppercase(),
+            path.display().to_string()
+        ));
+    }
     let calls: String = names
         .iter()
         .map(|name| format!("$m!({});", name.replace('-', "_")))
@@ -86,6 +99,54 @@ fn main() {
          #[macro_export]\nmacro_rules! foreach_guest {{ ($m:ident) => {{ {calls} }}; }}\n"
     ));
     fs::write(out_dir.join("guests.rs"), consts).expect("OUT_DIR is writable");
+}
+
+/// The Python guests under `tests/guests-py` and the world each targets: large components (a
+/// whole CPython interpreter, about 18 MB), as real Python and JavaScript components are.
+const PYTHON_GUESTS: &[(&str, &str)] = &[("hello-py", "command"), ("http-py", "proxy")];
+
+/// Builds `tests/guests-py/NAME/app.py` into a component with componentize-py, in OUT_DIR (it
+/// writes `__pycache__` beside the app, which must not land in the source tree).
+fn build_python_guest(root: &Path, out_dir: &Path, name: &str, world: &str) -> PathBuf {
+    let source = root.join("tests/guests-py");
+    let work = out_dir.join("python").join(name);
+    fs::create_dir_all(&work).expect("OUT_DIR is writable");
+    fs::copy(source.join(name).join("app.py"), work.join("app.py")).expect("app.py exists");
+    let component = work.join(format!("{name}.wasm"));
+    let tool = componentize_py(root);
+    let status = Command::new(&tool)
+        .arg("-d")
+        .arg(source.join("wit"))
+        .args(["-w", world, "componentize", "app", "-o"])
+        .arg(&component)
+        .current_dir(&work)
+        .env("RUST_BACKTRACE", "0")
+        .status()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start componentize-py ({}): {e}; the test set-up installs it: \
+                 `scripts/setup`",
+                tool.display()
+            )
+        });
+    if !status.success() {
+        panic!("componentize-py failed to build tests/guests-py/{name} ({status})");
+    }
+    component
+}
+
+/// componentize-py: `$COMPONENTIZE_PY`, else the one `scripts/setup` installs in
+/// `target/py`, else the one on PATH.
+fn componentize_py(root: &Path) -> PathBuf {
+    if let Some(tool) = env::var_os("COMPONENTIZE_PY") {
+        return tool.into();
+    }
+    let installed = root.join("target/py/bin/componentize-py");
+    if installed.exists() {
+        installed
+    } else {
+        "componentize-py".into()
+    }
 }
 
 /// `cargo build --release --target TARGET` of the guests' workspace, into `target_dir`.

@@ -15,6 +15,10 @@ mod invoke;
 mod invoke_roundtrip;
 // -W limits for the handlers beyond command: invoke, preview1, serve.
 mod limits;
+// `worldhost compile`, precompiled artifacts, and the compilation cache.
+mod precompiled;
+// Large components: Python guests built by componentize-py.
+mod python;
 // The preview1 handler: core modules built for wasm32-wasip1.
 mod preview1;
 // The http-proxy handler over real sockets.

@@ -1,0 +1,89 @@
+//! Large, real components: a CPython interpreter in a `wasi:cli/command` and in a
+//! `wasi:http/proxy` (tests/guests-py, built by componentize-py, about 18 MB each). Each test
+//! has a cache of its own, so each compiles the guest: the cold path is what they test.
+
+use crate::precompiled::{cached_in, entries};
+use crate::server::{Server, get};
+use worldhost_test_artifacts as guest;
+
+#[test]
+fn a_python_command_runs_and_starts_from_the_cache_the_second_time() {
+    let cache = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        cached_in(cache.path())
+            .args(["run", "--env", "GREETING=hi", guest::HELLO_PY, "a", "b c"])
+            .run()
+            .success()
+            .stdout_has("Hello from Python 3.")
+            .stdout_has("args: ['a', 'b c']\nGREETING=hi\n");
+    }
+    assert_eq!(entries(cache.path()).len(), 1);
+    cached_in(cache.path())
+        .args([guest::HELLO_PY, "exit=3"])
+        .run()
+        .code(1);
+}
+
+#[test]
+fn two_processes_compiling_the_same_component_at_once_both_succeed() {
+    let cache = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..2)
+        .map(|i| {
+            let dir = cache.path().to_path_buf();
+            std::thread::spawn(move || {
+                cached_in(&dir)
+                    .args([guest::HELLO_PY, &format!("run{i}")])
+                    .run()
+            })
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        run.join()
+            .unwrap()
+            .success()
+            .stdout_has(&format!("args: ['run{i}']"));
+    }
+    // One entry, no half-written file left behind.
+    let entries = entries(cache.path());
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(entries[0].to_string_lossy().ends_with(".whc"));
+}
+
+#[test]
+fn a_python_proxy_is_served() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_env(&[("XDG_CACHE_HOME", cache.path())], &[guest::HTTP_PY]);
+    let (status, body) = get(&server.url("/py?x=1"));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "Hello from Python! You asked for /py?x=1\n")
+    );
+    assert_eq!(get(&server.url("/again")).0, 200);
+    server.stop("TERM");
+}
+
+#[test]
+fn a_spinner_shows_while_compiling_on_a_terminal_and_nothing_otherwise() {
+    let cache = tempfile::tempdir().unwrap();
+    // Not a terminal: a cold compile prints nothing of its own.
+    cached_in(cache.path())
+        .args([guest::HELLO_PY])
+        .run()
+        .success()
+        .stderr_is_empty();
+    // A terminal (util-linux `script` gives the command a pseudo-terminal): the spinner names
+    // the file and counts the time, then clears itself.
+    let fresh = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} --no-cache {}",
+        env!("CARGO_BIN_EXE_worldhost"),
+        guest::HELLO_PY
+    );
+    let out = crate::Invocation::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("XDG_CACHE_HOME", fresh.path())
+        .run();
+    out.success()
+        .stdout_has("Compiling hello-py.wasm (")
+        .stdout_has("Hello from Python");
+}

@@ -1,0 +1,22 @@
+"""A wasi:http/proxy guest in Python: answers every request with a greeting and its path."""
+
+from componentize_py_types import Ok
+from wit_world import exports
+from wit_world.imports.types import (
+    Fields,
+    IncomingRequest,
+    OutgoingBody,
+    OutgoingResponse,
+    ResponseOutparam,
+)
+
+
+class IncomingHandler(exports.IncomingHandler):
+    def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
+        text = f"Hello from Python! You asked for {request.path_with_query()}\n".encode()
+        response = OutgoingResponse(Fields.from_list([("content-type", b"text/plain")]))
+        body = response.body()
+        ResponseOutparam.set(response_out, Ok(response))
+        with body.write() as stream:
+            stream.blocking_write_and_flush(text)
+        OutgoingBody.finish(body, None)
