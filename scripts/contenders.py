@@ -56,6 +56,21 @@ def guest(name: str, target_triple: str = "wasm32-wasip2") -> Path:
     sys.exit(f"guest {name} built, but no {name}.wasm in {release}")
 
 
+def python_guest(name: str, world: str) -> Path:
+    """The Python guest tests/guests-py/NAME, built for WORLD ("command" or "proxy") by
+    componentize-py (installed by scripts/setup) into the bench folder, as the tests build it."""
+    tool = ROOT / "target" / "py" / "bin" / "componentize-py"
+    if not tool.exists():
+        sh(str(ROOT / "scripts" / "setup"))
+    work = BENCH / "python" / name
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "tests" / "guests-py" / name / "app.py", work / "app.py")
+    out = work / f"{name}.wasm"
+    sh(str(tool), "-q", "-d", str(ROOT / "tests" / "guests-py" / "wit"), "-w", world,
+       "componentize", "app", "-o", str(out), cwd=work, env={**os.environ, "RUST_BACKTRACE": "0"})
+    return out
+
+
 def clean_env() -> dict:
     """The environment both contenders run in: no RUST_BACKTRACE (it makes every wasmtime
     error capture a backtrace), no RUST_LOG."""

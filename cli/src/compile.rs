@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use worldhost_core::SharedArgs;
 use worldhost_core::cache::{Cache, Usage};
-use worldhost_core::engine::{build_engine, cache_for};
-use worldhost_core::load::{FileKind, load_component};
+use worldhost_core::engine::cache_for;
+use worldhost_core::load::{FileKind, load_for_run};
 
 pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
     let path = matches
@@ -21,8 +21,14 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         None => path.with_extension("cwasm"),
     };
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
-    let engine = build_engine(&settings, None)?;
-    let loaded = load_component(path, &engine, cache_for(&settings).as_ref())?;
+    // Compiled for the engine of the handler that will run it, as `run` compiles it.
+    let loaded = load_for_run(
+        path,
+        &settings,
+        cache_for(&settings).as_ref(),
+        matches,
+        None,
+    )?;
     if let Ok(bytes) = std::fs::read(path)
         && matches!(
             FileKind::of(&bytes),

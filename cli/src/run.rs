@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use worldhost_core::engine::{build_engine, cache_for, wants_own_engine};
 use worldhost_core::handler::handler_named;
+use worldhost_core::load::load_for_run;
 use worldhost_core::select::select;
-use worldhost_core::{RunContext, SharedArgs, load_component};
+use worldhost_core::{RunContext, SharedArgs};
 
 pub(crate) fn run(matches: &ArgMatches) -> Result<ExitCode> {
     let mut positional = matches
@@ -31,15 +32,20 @@ pub(crate) fn run(matches: &ArgMatches) -> Result<ExitCode> {
     // Every flag and the file are checked before anything is compiled.
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     let forced = matches.get_one::<String>("handler").map(String::as_str);
-    // A handler named up front gets its own engine from the start.
-    let forced_handler = forced.and_then(handler_named);
-    let engine = build_engine(&settings, forced_handler)?;
     let cache = cache_for(&settings);
-    let mut loaded = load_component(&path, &engine, cache.as_ref())?;
+    let mut loaded = load_for_run(
+        &path,
+        &settings,
+        cache.as_ref(),
+        matches,
+        forced.and_then(handler_named),
+    )?;
     let choice = select(&path.display().to_string(), &loaded.world, matches, forced)?;
-    if forced_handler.is_none() && wants_own_engine(choice.handler, &settings) {
-        let engine = build_engine(&settings, Some(choice.handler))?;
-        loaded = loaded.for_engine(&engine, cache.as_ref())?;
+    // Compiled for the handler guessed before compiling; moved if the guess was wrong.
+    let wanted = wants_own_engine(choice.handler, &settings).then_some(choice.handler);
+    if loaded.engine_handler != wanted.map(|h| h.name()) {
+        let engine = build_engine(&settings, wanted)?;
+        loaded = loaded.for_engine(&engine, wanted.map(|h| h.name()), cache.as_ref())?;
     }
     tracing::info!(
         handler = choice.handler.name(),

@@ -9,9 +9,10 @@
 //!   engine's compilation settings and wasmtime's version (wasmtime's own compatibility hash),
 //!   worldhost's version, and whether the file is a component or a core module. A key never
 //!   depends on a path or a modification time: a changed file is a different key.
-//! - **Entries** carry a header with the BLAKE3 of the artifact and its length: an entry that was
-//!   truncated or corrupted on disk is detected, removed and recompiled, never handed to
-//!   wasmtime (loading an artifact runs its machine code, so only a checked one is loaded).
+//! - **Entries** are wasmtime's artifact followed by a trailer: its BLAKE3, its length and a
+//!   magic string. An entry that was truncated or corrupted on disk is detected, removed and
+//!   recompiled, never handed to wasmtime (loading an artifact runs its machine code, so only a
+//!   checked one is loaded). A sound entry is memory-mapped by wasmtime, not copied.
 //! - **Writes** go to a temporary file in the same directory, renamed into place: two processes
 //!   that compile the same component at once both succeed, and a reader never sees half a file.
 //!
@@ -26,10 +27,10 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
-/// The first bytes of every entry; the trailing digit is the entry format's version.
-const MAGIC: &[u8; 16] = b"worldhost-cache1";
-/// MAGIC, the BLAKE3 of the artifact, and its length.
-const HEADER_LEN: usize = MAGIC.len() + 32 + 8;
+/// The last bytes of every entry; the trailing digit is the entry format's version.
+const MAGIC: &[u8; 16] = b"worldhost-cache2";
+/// The BLAKE3 of the artifact, its length, and MAGIC.
+const TRAILER_LEN: usize = 32 + 8 + MAGIC.len();
 /// The file name suffix of an entry.
 const SUFFIX: &str = "whc";
 
@@ -90,15 +91,12 @@ impl Cache {
     /// fails its check is removed (with a warning) so that the caller compiles afresh.
     pub fn get(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> Option<Code> {
         let path = self.entry(engine, kind, source);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == ErrorKind::NotFound => return None,
-            Err(e) => {
-                tracing::warn!("cannot read the cache entry `{}`: {e}", path.display());
-                return None;
-            }
+        let checked = match check_entry(&path) {
+            Ok(Some(())) => deserialize_file(engine, kind, &path),
+            Ok(None) => return None,
+            Err(e) => Err(e),
         };
-        match check_entry(&bytes).and_then(|artifact| deserialize(engine, kind, artifact)) {
+        match checked {
             Ok(code) => {
                 tracing::debug!(entry = %path.display(), "cache hit");
                 Some(code)
@@ -133,10 +131,10 @@ impl Cache {
         let mut file = tempfile::Builder::new()
             .prefix(".partial-")
             .tempfile_in(&self.dir)?;
-        file.write_all(MAGIC)?;
+        file.write_all(&artifact)?;
         file.write_all(blake3::hash(&artifact).as_bytes())?;
         file.write_all(&(artifact.len() as u64).to_le_bytes())?;
-        file.write_all(&artifact)?;
+        file.write_all(MAGIC)?;
         file.persist(path)?;
         tracing::debug!(entry = %path.display(), bytes = artifact.len(), "cached");
         Ok(())
@@ -188,44 +186,76 @@ impl Cache {
     }
 }
 
-/// The artifact inside an entry, once its header, length and hash check out.
-fn check_entry(bytes: &[u8]) -> Result<&[u8]> {
-    let Some((header, artifact)) = bytes.split_at_checked(HEADER_LEN) else {
-        bail!("{} bytes, shorter than its header", bytes.len());
+/// Checks the entry at `path`: `None` if there is none; an error if its trailer, length or hash
+/// do not check out. Reads the file in blocks, hashing as it goes, without holding it whole.
+fn check_entry(path: &Path) -> Result<Option<()>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
-    let (magic, rest) = header.split_at(MAGIC.len());
-    let (hash, len) = rest.split_at(32);
+    let size = file.metadata()?.len();
+    let Some(len) = size.checked_sub(TRAILER_LEN as u64) else {
+        bail!("{size} bytes, shorter than its trailer: truncated");
+    };
+    let mut trailer = [0; TRAILER_LEN];
+    file.seek(SeekFrom::Start(len))?;
+    file.read_exact(&mut trailer)?;
+    let (hash, rest) = trailer.split_at(32);
+    let (promised, magic) = rest.split_at(8);
     if magic != MAGIC {
-        bail!("it does not start with worldhost's header");
+        bail!("it does not end with worldhost's trailer: truncated or not an entry");
     }
-    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
-    if len != artifact.len() as u64 {
-        bail!(
-            "its header promises {len} bytes of code, and {} follow: truncated",
-            artifact.len()
-        );
+    let promised = u64::from_le_bytes(promised.try_into().expect("8 bytes"));
+    if promised != len {
+        bail!("its trailer promises {promised} bytes of code, and {len} precede it");
     }
-    if blake3::hash(artifact).as_bytes() != hash {
+    file.seek(SeekFrom::Start(0))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut block = vec![0; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = block.len().min(left as usize);
+        file.read_exact(&mut block[..n])?;
+        hasher.update(&block[..n]);
+        left -= n as u64;
+    }
+    if hasher.finalize().as_bytes() != hash {
         bail!("its code does not match its checksum: corrupted");
     }
-    Ok(artifact)
+    Ok(Some(()))
 }
 
-/// Loads a serialized artifact into `engine`.
-///
-/// Deserializing is unsafe in wasmtime because the artifact's machine code is trusted as is.
-/// worldhost calls this on two kinds of bytes only: a cache entry it wrote itself, whose
-/// checksum was just verified ([`check_entry`]), and a precompiled file the user named on the
-/// command line, which is trusted as a native executable would be (docs say so).
+// Deserializing is unsafe in wasmtime because an artifact's machine code is trusted as is.
+// worldhost deserializes three kinds of artifact only: a cache entry it wrote itself, whose
+// checksum was just verified ([`check_entry`]); a precompiled file the user named on the
+// command line, trusted as a native executable would be (the README says so); and code it
+// compiled itself in this process ([`crate::Loaded::for_engine`]). wasmtime itself checks that
+// an artifact was made by this version of wasmtime for a compatible engine configuration.
+
+/// Loads serialized code, held in memory, into `engine`.
 #[allow(unsafe_code)]
 pub(crate) fn deserialize(engine: &Engine, kind: WasmKind, artifact: &[u8]) -> Result<Code> {
-    // SAFETY: see above; wasmtime itself checks that the artifact was made by this version of
-    // wasmtime for a compatible engine configuration, and fails otherwise.
+    // SAFETY: see above.
     Ok(match kind {
         WasmKind::Component => {
             Code::Component(unsafe { Component::deserialize(engine, artifact) }?)
         }
         WasmKind::CoreModule => Code::Module(unsafe { Module::deserialize(engine, artifact) }?),
+    })
+}
+
+/// Loads the serialized code in the file at `path` into `engine`, memory-mapped (wasmtime
+/// ignores what follows the artifact, such as a cache entry's trailer).
+#[allow(unsafe_code)]
+pub(crate) fn deserialize_file(engine: &Engine, kind: WasmKind, path: &Path) -> Result<Code> {
+    // SAFETY: see above.
+    Ok(match kind {
+        WasmKind::Component => {
+            Code::Component(unsafe { Component::deserialize_file(engine, path) }?)
+        }
+        WasmKind::CoreModule => Code::Module(unsafe { Module::deserialize_file(engine, path) }?),
     })
 }
 
@@ -287,8 +317,9 @@ mod tests {
             |b: &mut Vec<u8>| b.truncate(b.len() - 1),
             |b: &mut Vec<u8>| b.truncate(10),
             |b: &mut Vec<u8>| *b.last_mut().unwrap() ^= 1,
-            |b: &mut Vec<u8>| b[HEADER_LEN + 100] ^= 0x80,
+            |b: &mut Vec<u8>| b[100] ^= 0x80,
             |b: &mut Vec<u8>| b[0] = b'X',
+            |b: &mut Vec<u8>| b.extend_from_slice(b"more"),
         ] {
             cache.put(&engine, WasmKind::Component, &source, &code);
             let mut bytes = std::fs::read(&entry).unwrap();

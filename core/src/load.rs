@@ -2,10 +2,15 @@
 //! its world, or a one-paragraph error that says what the file is and what to do. Every check
 //! that can be made on the bytes is made before compiling.
 
-use crate::cache::{Cache, deserialize};
+use crate::cache::{Cache, deserialize, deserialize_file};
+use crate::engine::{build_engine, wants_own_engine};
+use crate::handler::{Handler, handlers};
 use crate::progress::while_compiling;
+use crate::select::select;
+use crate::settings::Settings;
 use crate::world::World;
 use anyhow::{Result, bail};
+use clap::ArgMatches;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -21,6 +26,8 @@ pub struct Loaded {
     pub name: String,
     /// The engine it was compiled for.
     pub engine: Engine,
+    /// The handler whose engine settings `engine` has, if it is not the plain one.
+    pub engine_handler: Option<&'static str>,
     /// The compiled code.
     pub code: Code,
     /// What it imports and exports.
@@ -51,20 +58,29 @@ impl Loaded {
     /// it. When the two engines compile alike (they differ only in how instances are
     /// allocated, say), the code is copied across, not compiled again; otherwise the file is
     /// loaded afresh (from `cache`, if it holds it).
-    pub fn for_engine(&self, engine: &Engine, cache: Option<&Cache>) -> Result<Loaded> {
-        if compiles_alike(&self.engine, engine) {
+    /// `engine_handler` is the handler whose settings `engine` has.
+    pub fn for_engine(
+        &self,
+        engine: &Engine,
+        engine_handler: Option<&'static str>,
+        cache: Option<&Cache>,
+    ) -> Result<Loaded> {
+        let mut loaded = if compiles_alike(&self.engine, engine) {
             let kind = self.code.kind();
             let code = deserialize(engine, kind, &self.code.serialize()?)?;
-            Ok(Loaded {
+            Loaded {
                 path: self.path.clone(),
                 name: self.name.clone(),
                 engine: engine.clone(),
+                engine_handler,
                 code,
                 world: self.world.clone(),
-            })
+            }
         } else {
-            load_component(&self.path, engine, cache)
-        }
+            load_component(&self.path, engine, cache)?
+        };
+        loaded.engine_handler = engine_handler;
+        Ok(loaded)
     }
 
     /// The core module, for a handler of modules; a component is an error that says so.
@@ -174,46 +190,138 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
 /// Reads, checks and compiles the component or core module at `path` for `engine`, or takes
 /// the compiled code from `cache` when it holds it; a precompiled artifact is loaded as is.
 pub fn load_component(path: &Path, engine: &Engine, cache: Option<&Cache>) -> Result<Loaded> {
-    let shown = path.display();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| shown.to_string());
-    let bytes = read_file(path)?;
     let started = Instant::now();
-    let code = match FileKind::of(&bytes) {
-        FileKind::PrecompiledComponent => {
-            load_precompiled(path, engine, WasmKind::Component, &bytes)?
+    let code = match precompiled_kind(path) {
+        Some(kind) => deserialize_file(engine, kind, path)
+            .map_err(|e| cannot_load_precompiled(path, kind, e))?,
+        None => {
+            let (binary, kind) = read_wasm(path)?;
+            compiled(path, engine, kind, &binary, cache)?
         }
-        FileKind::PrecompiledModule => {
-            load_precompiled(path, engine, WasmKind::CoreModule, &bytes)?
-        }
-        _ => {
-            let (binary, kind) = wasm_of(path, bytes)?;
-            match cache.and_then(|cache| cache.get(engine, kind, &binary)) {
-                Some(code) => code,
-                None => {
-                    let code = while_compiling(&name, || compile(path, engine, kind, &binary))?;
-                    if let Some(cache) = cache {
-                        cache.put(engine, kind, &binary, &code);
+    };
+    Ok(finish(path, engine.clone(), code, None, started))
+}
+
+/// Loads the file at `path` to be run: compiled for the engine of the handler that will run it
+/// (`forced`, or the one its world calls for), so that it is compiled once, in the right
+/// engine. Before compiling, the world is only sketched from the names the component imports
+/// and exports ([`World::sketch`]); the caller selects the handler on the compiled world and
+/// moves the code if the guess was wrong ([`Loaded::for_engine`]). A precompiled artifact
+/// decides its engine itself: each handler's engine is tried, the base one first.
+pub fn load_for_run(
+    path: &Path,
+    settings: &Settings,
+    cache: Option<&Cache>,
+    matches: &ArgMatches,
+    forced: Option<&'static dyn Handler>,
+) -> Result<Loaded> {
+    let started = Instant::now();
+    let own_engine = |h: &&'static dyn Handler| wants_own_engine(*h, settings);
+    let (engine, handler, code) = match precompiled_kind(path) {
+        Some(kind) => {
+            let candidates: Vec<Option<&'static dyn Handler>> = match forced {
+                Some(handler) => vec![Some(handler).filter(own_engine)],
+                None => std::iter::once(None)
+                    .chain(handlers().into_iter().filter(own_engine).map(Some))
+                    .collect(),
+            };
+            let mut first_error = None;
+            let mut loaded = None;
+            for handler in candidates {
+                let engine = build_engine(settings, handler)?;
+                match deserialize_file(&engine, kind, path) {
+                    Ok(code) => {
+                        loaded = Some((engine, handler, code));
+                        break;
                     }
-                    code
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
+            match (loaded, first_error) {
+                (Some(loaded), _) => loaded,
+                (None, Some(e)) => return Err(cannot_load_precompiled(path, kind, e)),
+                (None, None) => unreachable!("the base engine is always a candidate"),
+            }
+        }
+        None => {
+            let (binary, kind) = read_wasm(path)?;
+            let guessed = || {
+                let sketch = World::sketch(&binary)?;
+                select("", &sketch, matches, None).ok().map(|c| c.handler)
+            };
+            let handler = forced.or_else(guessed).filter(own_engine);
+            let engine = build_engine(settings, handler)?;
+            let code = compiled(path, &engine, kind, &binary, cache)?;
+            (engine, handler, code)
         }
     };
-    tracing::debug!(file = %shown, elapsed = ?started.elapsed(), "code ready");
+    Ok(finish(
+        path,
+        engine,
+        code,
+        handler.map(|h| h.name()),
+        started,
+    ))
+}
+
+/// The code for `binary` from `cache`, or compiled (and then cached).
+fn compiled(
+    path: &Path,
+    engine: &Engine,
+    kind: WasmKind,
+    binary: &[u8],
+    cache: Option<&Cache>,
+) -> Result<Code> {
+    if let Some(code) = cache.and_then(|cache| cache.get(engine, kind, binary)) {
+        return Ok(code);
+    }
+    let code = while_compiling(&file_name(path), || compile(path, engine, kind, binary))?;
+    if let Some(cache) = cache {
+        cache.put(engine, kind, binary, &code);
+    }
+    Ok(code)
+}
+
+/// The file name without its directories: argv[0] for commands, and the name in messages.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn finish(
+    path: &Path,
+    engine: Engine,
+    code: Code,
+    engine_handler: Option<&'static str>,
+    started: Instant,
+) -> Loaded {
+    tracing::debug!(file = %path.display(), elapsed = ?started.elapsed(), "code ready");
     let world = match &code {
-        Code::Component(component) => World::of(component, engine),
+        Code::Component(component) => World::of(component, &engine),
         Code::Module(module) => World::of_module(module),
     };
-    Ok(Loaded {
+    Loaded {
         path: path.to_path_buf(),
-        name,
-        engine: engine.clone(),
+        name: file_name(path),
+        engine,
+        engine_handler,
         code,
         world,
-    })
+    }
+}
+
+/// The kind of precompiled artifact the file at `path` holds, if it holds one: judged from its
+/// ELF headers, without reading the whole file (which wasmtime then maps, not reads). A file
+/// that cannot be read is `None` here, and [`read_wasm`] says why.
+fn precompiled_kind(path: &Path) -> Option<WasmKind> {
+    match Engine::detect_precompiled_file(path).ok()? {
+        Some(Precompiled::Component) => Some(WasmKind::Component),
+        Some(Precompiled::Module) => Some(WasmKind::CoreModule),
+        None => None,
+    }
 }
 
 /// Compiles `binary`, a checked component or core module read from `path`.
@@ -239,21 +347,17 @@ pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> R
     })
 }
 
-/// A precompiled artifact the user named: loaded as is (see [`deserialize`] on trust), or an
-/// error that says to compile it again.
-fn load_precompiled(path: &Path, engine: &Engine, kind: WasmKind, bytes: &[u8]) -> Result<Code> {
-    deserialize(engine, kind, bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "`{}` is a precompiled {} that this worldhost cannot load: {e:#}. It was made by \
-             another version of worldhost or wasmtime, for another machine, or with other \
-             settings (`-W fuel` must be given to both `compile` and `run`, or to neither); \
-             compile it again from its .wasm: `worldhost compile app.wasm -o {}`",
-            path.display(),
-            kind.noun(),
-            path.file_name()
-                .map_or("app.cwasm".into(), |n| n.to_string_lossy()),
-        )
-    })
+/// The error for a precompiled artifact that does not load: it says to compile it again.
+fn cannot_load_precompiled(path: &Path, kind: WasmKind, e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`{}` is a precompiled {} that this worldhost cannot load: {e:#}. It was made by \
+         another version of worldhost or wasmtime, for another machine, or with other \
+         settings (`-W fuel` and `-W timeout` must be given to both `compile` and `run`, or to \
+         neither); compile it again from its .wasm: `worldhost compile app.wasm -o {}`",
+        path.display(),
+        kind.noun(),
+        file_name(path),
+    )
 }
 
 /// The two kinds of WebAssembly binary worldhost compiles.

@@ -45,15 +45,15 @@ impl Host {
 }
 
 impl Limits {
-    /// Gives a store its fuel and its epoch deadline. Epoch interruption is always on (see
-    /// `engine`), and a store's deadline starts at the current epoch, which would stop the
-    /// guest at once: the deadline is one tick away, and only a [`TimeoutGuard`] ticks the
-    /// engine's epoch, when the timeout expires.
+    /// Gives a store its fuel and its epoch deadline. The deadline is one tick away: a
+    /// [`TimeoutGuard`] ticks the engine's epoch when the timeout expires.
     pub fn apply<T>(&self, store: &mut Store<T>) -> Result<()> {
         if let Some(fuel) = self.fuel {
             store.set_fuel(fuel)?;
         }
-        store.set_epoch_deadline(1);
+        if self.timeout.is_some() {
+            store.set_epoch_deadline(1);
+        }
         Ok(())
     }
 

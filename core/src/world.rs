@@ -197,6 +197,85 @@ impl World {
         }
     }
 
+    /// A sketch of a component's world from its binary, before it is compiled: the names of its
+    /// top-level imports and exports, with their kinds but without signatures. Enough to guess
+    /// which handler will run it (and so which engine to compile it for); selection proper runs
+    /// on [`World::of`] once it is compiled. `None` for a core module or a binary that does not
+    /// parse (compiling it will say what is wrong).
+    pub fn sketch(binary: &[u8]) -> Option<Self> {
+        use wasmparser::{Chunk, ComponentExternalKind, Parser, Payload};
+        let kind_of = |kind: ComponentExternalKind| match kind {
+            ComponentExternalKind::Instance => ItemKind::Instance,
+            ComponentExternalKind::Func => ItemKind::Function,
+            ComponentExternalKind::Type => ItemKind::Type,
+            ComponentExternalKind::Module => ItemKind::Module,
+            ComponentExternalKind::Component => ItemKind::Component,
+            ComponentExternalKind::Value => ItemKind::Type,
+        };
+        let item = |name: &str, kind: ItemKind| Item {
+            name: name.to_string(),
+            interface: InterfaceName::parse(name),
+            kind,
+            functions: Vec::new(),
+        };
+        let mut world = World {
+            kind: WorldKind::Component,
+            imports: Vec::new(),
+            exports: Vec::new(),
+        };
+        let mut parser = Parser::new(0);
+        let mut offset = 0;
+        loop {
+            let Chunk::Parsed { consumed, payload } =
+                parser.parse(binary.get(offset..)?, true).ok()?
+            else {
+                return None;
+            };
+            offset += consumed;
+            match payload {
+                Payload::Version { encoding, .. }
+                    if encoding != wasmparser::Encoding::Component =>
+                {
+                    return None;
+                }
+                // Nested modules and components are skipped whole: only the outer names count.
+                Payload::ModuleSection {
+                    unchecked_range, ..
+                }
+                | Payload::ComponentSection {
+                    unchecked_range, ..
+                } => {
+                    // The outer parser resumes after the nested one's bytes, which are not
+                    // fed to it.
+                    offset += unchecked_range.len();
+                }
+                Payload::ComponentImportSection(reader) => {
+                    for import in reader {
+                        let import = import.ok()?;
+                        let kind = match import.ty {
+                            wasmparser::ComponentTypeRef::Instance(_) => ItemKind::Instance,
+                            wasmparser::ComponentTypeRef::Func(_) => ItemKind::Function,
+                            wasmparser::ComponentTypeRef::Module(_) => ItemKind::Module,
+                            wasmparser::ComponentTypeRef::Component(_) => ItemKind::Component,
+                            _ => ItemKind::Type,
+                        };
+                        world.imports.push(item(import.name.name, kind));
+                    }
+                }
+                Payload::ComponentExportSection(reader) => {
+                    for export in reader {
+                        let export = export.ok()?;
+                        world
+                            .exports
+                            .push(item(export.name.name, kind_of(export.kind)));
+                    }
+                }
+                Payload::End(_) => return Some(world),
+                _ => {}
+            }
+        }
+    }
+
     /// Reads the imports and exports of a core module; imports are named `module::name`.
     pub fn of_module(module: &wasmtime::Module) -> Self {
         Self {
@@ -431,6 +510,27 @@ mod tests {
         };
         assert_eq!(f.qualified_name(), "my:calc/ops.mul@1.0.0");
         assert_eq!(f.signature(), "func(a: u32, b: u32) -> u32");
+    }
+
+    #[test]
+    fn a_sketch_names_the_outer_imports_and_exports_only() {
+        let binary = wat::parse_str(
+            r#"(component
+                (import "wasi:cli/stdout@0.2.0" (instance))
+                (core module $m (func (export "inner")))
+                (component $c (import "nested:x/y" (instance)))
+                (instance $i)
+                (export "wasi:http/incoming-handler@0.2.6" (instance $i))
+            )"#,
+        )
+        .unwrap();
+        let sketch = World::sketch(&binary).unwrap();
+        assert_eq!(sketch.import_list(), "`wasi:cli/stdout@0.2.0`");
+        assert_eq!(sketch.export_list(), "`wasi:http/incoming-handler@0.2.6`");
+        let export = sketch.export_of("wasi:http/incoming-handler").unwrap();
+        assert_eq!(export.kind, ItemKind::Instance);
+        assert!(World::sketch(&wat::parse_str("(module)").unwrap()).is_none());
+        assert!(World::sketch(b"\0asm\x0d\0\x01\0\xff").is_none());
     }
 
     #[test]

@@ -226,12 +226,14 @@ fn the_second_run_is_a_cache_hit() {
     // serve shares the entry: the same code, in a pooling engine.
     let mut server = Server::start_with_env(
         &[("XDG_CACHE_HOME", cache.path())],
+        "serve",
         &["-vv", guest::HTTP_HELLO],
     );
     assert_eq!(get(&server.url("/")).0, 200);
     server.stop("TERM");
     let mut again = Server::start_with_env(
         &[("XDG_CACHE_HOME", cache.path())],
+        "serve",
         &["-vv", guest::HTTP_HELLO],
     );
     assert_eq!(get(&again.url("/")).0, 200);

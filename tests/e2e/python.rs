@@ -52,7 +52,11 @@ fn two_processes_compiling_the_same_component_at_once_both_succeed() {
 #[test]
 fn a_python_proxy_is_served() {
     let cache = tempfile::tempdir().unwrap();
-    let mut server = Server::start_with_env(&[("XDG_CACHE_HOME", cache.path())], &[guest::HTTP_PY]);
+    let mut server = Server::start_with_env(
+        &[("XDG_CACHE_HOME", cache.path())],
+        "run",
+        &[guest::HTTP_PY],
+    );
     let (status, body) = get(&server.url("/py?x=1"));
     assert_eq!(
         (status, body.as_str()),
@@ -60,6 +64,9 @@ fn a_python_proxy_is_served() {
     );
     assert_eq!(get(&server.url("/again")).0, 200);
     server.stop("TERM");
+    // Chosen by its world (`run`, not `serve`), the proxy was still compiled once, for the
+    // server's engine: the handler is guessed from its export names before compiling.
+    assert_eq!(entries(cache.path()).len(), 1);
 }
 
 #[test]

@@ -19,13 +19,18 @@ pub(crate) struct Server {
 impl Server {
     /// `worldhost serve --addr 127.0.0.1:0 ARGS…`, once it listens.
     pub(crate) fn start(args: &[&str]) -> Server {
-        Self::start_with_env(&[], args)
+        Self::start_with_env(&[], "serve", args)
     }
 
-    /// The same, with environment variables set for it.
-    pub(crate) fn start_with_env(env: &[(&str, &std::path::Path)], args: &[&str]) -> Server {
+    /// `worldhost SUBCOMMAND --addr 127.0.0.1:0 ARGS…` (`serve`, or `run` to let worldhost
+    /// choose the handler), with environment variables set for it.
+    pub(crate) fn start_with_env(
+        env: &[(&str, &std::path::Path)],
+        subcommand: &str,
+        args: &[&str],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_worldhost"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args([subcommand, "--addr", "127.0.0.1:0"])
             .args(args)
             .envs(env.iter().copied())
             .env_remove("RUST_LOG")

@@ -104,6 +104,6 @@ pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
         pooling.max_memory_size(max);
     }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    // Epoch interruption, which makes every request's guest yield at each tick (see
-    // `new_store`), is on in core's engine already.
+    // Every request's guest yields at each epoch tick (see `new_store`).
+    config.epoch_interruption(true);
 }
