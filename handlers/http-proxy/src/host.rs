@@ -20,6 +20,9 @@ use worldhost_core::store::MemoryLimiter;
 /// the resolution of the `-W timeout` deadline.
 pub(crate) const TICKS_PER_SECOND: u64 = 100;
 
+/// How long a request's guest computes before it yields at each tick.
+const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Store data of one request.
 pub(crate) struct ServeHost {
     wasi: WasiCtx,
@@ -70,15 +73,21 @@ pub(crate) fn new_store(
     if let Some(fuel) = settings.limits.fuel {
         store.set_fuel(fuel)?;
     }
-    // At every tick of the server's epoch ticker a running guest yields its thread, so that a
-    // guest that computes for long (or forever, without `-W timeout`) cannot take a runtime
-    // worker from every other request; past `-W timeout` it is interrupted instead.
-    let deadline = settings.limits.timeout.map(|t| Instant::now() + t);
+    // At the ticks of the server's epoch ticker, a guest that has computed for longer than
+    // YIELD_AFTER yields its thread, so that a guest that computes for long (or forever,
+    // without `-W timeout`) cannot take a runtime worker from every other request; past
+    // `-W timeout` it is interrupted instead. A short request never yields: yielding puts its
+    // task behind the others, and when every tick made the request it landed on yield, p99
+    // latency on the hello guest went from 3.4 ms to 15 ms (wrk, 32 connections).
+    let started = Instant::now();
+    let deadline = settings.limits.timeout.map(|t| started + t);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
+        let now = Instant::now();
         Ok(match deadline {
-            Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
-            _ => UpdateDeadline::Yield(1),
+            Some(deadline) if now >= deadline => UpdateDeadline::Interrupt,
+            _ if now - started >= YIELD_AFTER => UpdateDeadline::Yield(1),
+            _ => UpdateDeadline::Continue(1),
         })
     });
     Ok(store)
