@@ -83,8 +83,10 @@ pub(crate) fn cache(matches: &ArgMatches) -> Result<ExitCode> {
         _ => {
             let usage = cache.usage()?;
             crate::print_stdout(&format!(
-                "{dir}\n{}\n(`worldhost cache clear` empties it; XDG_CACHE_HOME moves it)\n",
-                describe(usage)
+                "{dir}\n{}, at most {:.1} GiB\n(`worldhost cache clear` empties it; \
+                 XDG_CACHE_HOME moves it; WORLDHOST_CACHE_MAX_SIZE bounds it)\n",
+                describe(usage),
+                cache.max_bytes() as f64 / (1u64 << 30) as f64
             ))
         }
     }

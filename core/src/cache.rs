@@ -16,6 +16,11 @@
 //! - **Writes** go to a temporary file in the same directory, renamed into place: two processes
 //!   that compile the same component at once both succeed, and a reader never sees half a file.
 //!
+//! - **Size**: at most 5 GiB (wasmtime's own default), or `WORLDHOST_CACHE_MAX_SIZE` (bytes,
+//!   or with a K, M or G suffix). A hit marks its entry as used (its modification time); when a
+//!   write takes the cache past its bound, the entries used longest ago are removed until it is
+//!   back under three quarters of it.
+//!
 //! A cache that cannot be read or written costs speed, never correctness: the component is
 //! compiled as if there were no cache, and a warning says why.
 
@@ -34,10 +39,24 @@ const TRAILER_LEN: usize = 32 + 8 + MAGIC.len();
 /// The file name suffix of an entry.
 const SUFFIX: &str = "whc";
 
+/// The default bound on the cache's size.
+const DEFAULT_MAX_BYTES: u64 = 5 << 30;
+/// A partial write older than this was left by a process that died.
+const ABANDONED: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The cache directory: a handle on it, and what it holds.
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// A file in the cache directory: an entry, or a partial write.
+struct CacheFile {
+    path: PathBuf,
+    bytes: u64,
+    used: std::time::SystemTime,
+    partial: bool,
 }
 
 /// How many entries the cache holds and their total size.
@@ -59,14 +78,34 @@ impl Cache {
                  --no-cache",
             )?,
         };
-        Ok(Cache {
-            dir: base.join("worldhost"),
-        })
+        let max_bytes = match std::env::var("WORLDHOST_CACHE_MAX_SIZE") {
+            Ok(value) => parse_size(&value).with_context(|| {
+                format!(
+                    "WORLDHOST_CACHE_MAX_SIZE is `{value}`: give a number of bytes, or one with \
+                     a K, M or G suffix (`500M`)"
+                )
+            })?,
+            Err(_) => DEFAULT_MAX_BYTES,
+        };
+        Ok(Cache::at(base.join("worldhost")).with_max_bytes(max_bytes))
     }
 
-    /// The cache in `dir`.
+    /// The cache in `dir`, with the default bound on its size.
     pub fn at(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into() }
+        Cache {
+            dir: dir.into(),
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+
+    /// The same cache, bounded to `max_bytes`.
+    pub fn with_max_bytes(self, max_bytes: u64) -> Cache {
+        Cache { max_bytes, ..self }
+    }
+
+    /// The bound on the cache's size, in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 
     /// The directory entries live in.
@@ -115,7 +154,8 @@ impl Cache {
     /// Stores `code`, compiled from `source`, for the next run. Failing to is a warning only.
     pub fn put(&self, engine: &Engine, kind: WasmKind, source: &[u8], code: &Code) {
         let path = self.entry(engine, kind, source);
-        if let Err(e) = self.write(&path, code) {
+        let written = self.write(&path, code).and_then(|()| self.trim(&path));
+        if let Err(e) = written {
             tracing::warn!(
                 "cannot write to the compilation cache in `{}`: {e:#} (the next run compiles \
                  again; `--no-cache` silences this)",
@@ -140,12 +180,48 @@ impl Cache {
         Ok(())
     }
 
+    /// Brings the cache back under its bound after `written` was added: removes the entries
+    /// used longest ago (never `written`), and partial writes abandoned for an hour.
+    fn trim(&self, written: &Path) -> Result<()> {
+        let mut files = self.files()?;
+        let now = std::time::SystemTime::now();
+        let mut total: u64 = files.iter().map(|f| f.bytes).sum();
+        for file in files.iter().filter(|f| f.partial) {
+            if now.duration_since(file.used).unwrap_or_default() > ABANDONED
+                && std::fs::remove_file(&file.path).is_ok()
+            {
+                total -= file.bytes;
+            }
+        }
+        if total <= self.max_bytes {
+            return Ok(());
+        }
+        files.retain(|f| !f.partial && f.path != written);
+        files.sort_by_key(|f| f.used);
+        let target = self.max_bytes / 4 * 3;
+        for file in files {
+            if total <= target {
+                break;
+            }
+            match std::fs::remove_file(&file.path) {
+                Ok(()) => {
+                    tracing::debug!(entry = %file.path.display(), "evicted");
+                    total -= file.bytes;
+                }
+                // Another process evicted it first.
+                Err(e) if e.kind() == ErrorKind::NotFound => total -= file.bytes,
+                Err(e) => bail!("cannot remove `{}`: {e}", file.path.display()),
+            }
+        }
+        Ok(())
+    }
+
     /// What the cache holds now (nothing, if it does not exist).
     pub fn usage(&self) -> Result<Usage> {
         let mut usage = Usage::default();
-        for entry in self.entries()? {
+        for file in self.files()? {
             usage.entries += 1;
-            usage.bytes += entry.1;
+            usage.bytes += file.bytes;
         }
         Ok(usage)
     }
@@ -153,21 +229,21 @@ impl Cache {
     /// Removes every entry (and leftovers of interrupted writes); returns what was removed.
     pub fn clear(&self) -> Result<Usage> {
         let mut removed = Usage::default();
-        for (path, bytes) in self.entries()? {
-            match std::fs::remove_file(&path) {
+        for file in self.files()? {
+            match std::fs::remove_file(&file.path) {
                 Ok(()) => {
                     removed.entries += 1;
-                    removed.bytes += bytes;
+                    removed.bytes += file.bytes;
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => bail!("cannot remove `{}`: {e}", path.display()),
+                Err(e) => bail!("cannot remove `{}`: {e}", file.path.display()),
             }
         }
         Ok(removed)
     }
 
-    /// The entries and partial writes in the directory, with their sizes.
-    fn entries(&self) -> Result<Vec<(PathBuf, u64)>> {
+    /// The entries and partial writes in the directory.
+    fn files(&self) -> Result<Vec<CacheFile>> {
         let listing = match std::fs::read_dir(&self.dir) {
             Ok(listing) => listing,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -178,9 +254,20 @@ impl Cache {
             let item = item?;
             let name = item.file_name();
             let name = name.to_string_lossy();
-            if name.ends_with(&format!(".{SUFFIX}")) || name.starts_with(".partial-") {
-                entries.push((item.path(), item.metadata()?.len()));
+            let partial = name.starts_with(".partial-");
+            if !partial && !name.ends_with(&format!(".{SUFFIX}")) {
+                continue;
             }
+            // A file removed meanwhile (by another process) is simply not listed.
+            let Ok(metadata) = item.metadata() else {
+                continue;
+            };
+            entries.push(CacheFile {
+                path: item.path(),
+                bytes: metadata.len(),
+                used: metadata.modified()?,
+                partial,
+            });
         }
         Ok(entries)
     }
@@ -224,6 +311,9 @@ fn check_entry(path: &Path) -> Result<Option<()>> {
     if hasher.finalize().as_bytes() != hash {
         bail!("its code does not match its checksum: corrupted");
     }
+    // Marks the entry as used, for eviction; a cache on a file system that refuses it still
+    // works, only evicts by age of writing.
+    let _ = file.set_modified(std::time::SystemTime::now());
     Ok(Some(()))
 }
 
@@ -257,6 +347,18 @@ pub(crate) fn deserialize_file(engine: &Engine, kind: WasmKind, path: &Path) -> 
         }
         WasmKind::CoreModule => Code::Module(unsafe { Module::deserialize_file(engine, path) }?),
     })
+}
+
+/// `123`, `64K`, `500M`, `5G` (binary multiples) as bytes.
+fn parse_size(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let (digits, shift) = match value.char_indices().last()? {
+        (at, 'k' | 'K') => (&value[..at], 10),
+        (at, 'm' | 'M') => (&value[..at], 20),
+        (at, 'g' | 'G') => (&value[..at], 30),
+        _ => (value, 0),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
 /// Feeds `std::hash::Hash` values into BLAKE3, for wasmtime's compatibility hash.
@@ -304,6 +406,60 @@ mod tests {
         assert!(cache.get(&fuel, WasmKind::Component, &source).is_none());
         assert_eq!(cache.clear().unwrap().entries, 1);
         assert_eq!(cache.usage().unwrap(), Usage::default());
+    }
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("123"), Some(123));
+        assert_eq!(parse_size("64K"), Some(64 << 10));
+        assert_eq!(parse_size("500m"), Some(500 << 20));
+        assert_eq!(parse_size("5G"), Some(5 << 30));
+        assert_eq!(parse_size("five"), None);
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("99999999999999G"), None);
+    }
+
+    #[test]
+    fn past_its_bound_the_cache_evicts_the_entries_used_longest_ago() {
+        use std::time::{Duration, SystemTime};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let engine = Engine::default();
+        let (source, code) = compiled(&engine);
+        let mut sources = Vec::new();
+        // Three entries of the same size, used an hour, two hours and three hours ago.
+        for age in 1..=3u64 {
+            let mut bytes = source.clone();
+            // A custom section makes each a different component.
+            bytes.extend_from_slice(&[0, 2, 1, b'a' + age as u8]);
+            cache.put(&engine, WasmKind::Component, &bytes, &code);
+            let entry = cache.entry(&engine, WasmKind::Component, &bytes);
+            let file = std::fs::File::options().write(true).open(&entry).unwrap();
+            file.set_modified(SystemTime::now() - Duration::from_secs(3600 * age))
+                .unwrap();
+            sources.push(bytes);
+        }
+        let one = cache.usage().unwrap().bytes / 3;
+        // Room for three; the fourth write evicts the two used longest ago (down to 3/4).
+        let cache = cache.with_max_bytes(3 * one + one / 2);
+        cache.put(&engine, WasmKind::Component, &source, &code);
+        let left: Vec<bool> = sources
+            .iter()
+            .map(|s| cache.entry(&engine, WasmKind::Component, s).exists())
+            .collect();
+        assert_eq!(left, [true, false, false]);
+        assert!(cache.entry(&engine, WasmKind::Component, &source).exists());
+        // A hit marks an entry as used now.
+        assert!(
+            cache
+                .get(&engine, WasmKind::Component, &sources[0])
+                .is_some()
+        );
+        let used = std::fs::metadata(cache.entry(&engine, WasmKind::Component, &sources[0]))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert!(used > SystemTime::now() - Duration::from_secs(60));
     }
 
     #[test]

@@ -302,6 +302,33 @@ fn no_cache_writes_nothing_and_cache_shows_and_clears() {
 }
 
 #[test]
+fn the_cache_keeps_within_its_bound() {
+    let cache = tempfile::tempdir().unwrap();
+    cached_in(cache.path())
+        .args(["cache"])
+        .run()
+        .success()
+        .stdout_has("at most 5.0 GiB");
+    // A bound of one byte: each new entry evicts every other one.
+    for component in [guest::HELLO, guest::PRINT_ARGS] {
+        cached_in(cache.path())
+            .env("WORLDHOST_CACHE_MAX_SIZE", "1")
+            .args([component])
+            .run()
+            .success();
+        assert_eq!(entries(cache.path()).len(), 1);
+    }
+    // A bound that does not parse: the run goes on without the cache, and says why.
+    cached_in(cache.path())
+        .env("WORLDHOST_CACHE_MAX_SIZE", "lots")
+        .args([guest::HELLO])
+        .run()
+        .success()
+        .stdout("Hello, world!\n")
+        .stderr_has("WORLDHOST_CACHE_MAX_SIZE is `lots`");
+}
+
+#[test]
 fn an_unwritable_cache_costs_speed_not_the_run() {
     let cache = tempfile::tempdir().unwrap();
     // A file where the cache directory should be.
