@@ -330,3 +330,100 @@ fn invoke_help_has_its_own_heading() {
         .stdout_has("Invoke options:")
         .stdout_has("--invoke <CALL>");
 }
+
+/// Runs one `--invoke` per call with `--json` and checks each line as JSON.
+#[track_caller]
+fn json_calls(pairs: &[(&str, &str)]) {
+    let mut args = vec!["run", "--json"];
+    for (call, _) in pairs {
+        args.extend(["--invoke", call]);
+    }
+    args.push(guest::INVOKE_CALC);
+    let expected: String = pairs.iter().map(|(_, out)| format!("{out}\n")).collect();
+    worldhost().args(args).run().success().stdout(&expected);
+}
+
+#[test]
+fn json_output_for_every_value_kind() {
+    json_calls(&[
+        ("echo-bool(true)", "true"),
+        ("echo-s8(-128)", "-128"),
+        ("echo-u64(18446744073709551615)", "18446744073709551615"),
+        ("echo-s64(-9223372036854775808)", "-9223372036854775808"),
+        ("echo-f64(1.5)", "1.5"),
+        ("echo-f32(nan)", r#""nan""#),
+        ("echo-f64(-inf)", r#""-inf""#),
+        ("echo-char('é')", r#""é""#),
+        (r#"echo-string("a\"b\n☃")"#, r#""a\"b\n☃""#),
+        ("echo-bytes([0, 255])", "[0,255]"),
+        (r#"echo-nested([["a"], []])"#, r#"[["a"],[]]"#),
+        (r#"echo-tuple((1, "x", false))"#, r#"[1,"x",false]"#),
+        // Fields in WIT order, not sorted.
+        (
+            r#"echo-point({x: 1, y: -2, label: "p"})"#,
+            r#"{"x":1,"y":-2,"label":"p"}"#,
+        ),
+        ("echo-shape(circle(2.5))", r#"{"tag":"circle","value":2.5}"#),
+        (
+            r#"echo-shape(rect({x: 0, y: 1, label: ""}))"#,
+            r#"{"tag":"rect","value":{"x":0,"y":1,"label":""}}"#,
+        ),
+        ("echo-shape(empty)", r#"{"tag":"empty"}"#),
+        ("echo-color(blue)", r#""blue""#),
+        ("echo-perms({read, exec})", r#"["read","exec"]"#),
+        ("echo-perms({})", "[]"),
+        ("echo-option(some(7))", "7"),
+        ("echo-option(none)", "null"),
+        (r#"echo-result(ok("fine"))"#, r#"{"ok":"fine"}"#),
+        ("echo-result(err(3))", r#"{"err":3}"#),
+        ("echo-unit-result(ok)", r#"{"ok":null}"#),
+        ("echo-unit-result(err)", r#"{"err":null}"#),
+    ]);
+}
+
+#[test]
+fn fail_on_err_exits_1_at_the_first_err_and_runs_nothing_after() {
+    worldhost()
+        .args([
+            "run",
+            "--fail-on-err",
+            "--invoke",
+            r#"echo-result(ok("a"))"#,
+            "--invoke",
+            "echo-unit-result(err)",
+            "--invoke",
+            "bump()",
+            guest::INVOKE_CALC,
+        ])
+        .run()
+        .code(1)
+        .stdout("ok(\"a\")\nerr\n");
+    // Without the flag an err is a result like any other (as in wasmtime).
+    worldhost()
+        .args(["run", "--invoke", "echo-result(err(3))", guest::INVOKE_CALC])
+        .run()
+        .success()
+        .stdout("err(3)\n");
+    // ok results pass.
+    worldhost()
+        .args([
+            "run",
+            "--fail-on-err",
+            "--json",
+            "--invoke",
+            "echo-unit-result(ok)",
+            guest::INVOKE_CALC,
+        ])
+        .run()
+        .success()
+        .stdout("{\"ok\":null}\n");
+}
+
+#[test]
+fn json_without_invoke_is_a_usage_error() {
+    worldhost()
+        .args(["run", "--json", guest::INVOKE_CALC])
+        .run()
+        .code(2)
+        .stderr_has("--invoke <CALL>");
+}

@@ -12,6 +12,19 @@ pub(crate) struct InvokeArgs {
     /// order on one instance, each result on its own line. Quote it for the shell.
     #[arg(long = "invoke", value_name = "CALL")]
     pub calls: Vec<String>,
+
+    /// Print each call's result as JSON instead of WAVE, for tools
+    ///
+    /// Records are objects, lists and tuples arrays, variants `{"tag": …, "value": …}`,
+    /// results `{"ok": …}` or `{"err": …}`, options `null` or their value, enums strings,
+    /// flags arrays of names; nan and ±inf are the strings "nan", "inf", "-inf".
+    #[arg(long, requires = "calls")]
+    pub json: bool,
+
+    /// Exit with status 1 when a call returns `err(…)`, after printing it; later calls do not
+    /// run (wasmtime always exits 0)
+    #[arg(long, requires = "calls")]
+    pub fail_on_err: bool,
 }
 
 /// Whether `--invoke` was given; tolerant of a command line without the flag (`inspect`).

@@ -4,6 +4,7 @@
 
 use crate::args::InvokeArgs;
 use crate::example::{passable, suggestion};
+use crate::json::results_to_json;
 use crate::lookup::{Found, find};
 use anyhow::{Result, bail};
 use std::ops::Range;
@@ -58,8 +59,19 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
             return guest.exit_status(e);
         }
         // A function without results prints nothing (wasmtime prints `()`).
-        if !results.is_empty() && !write_stdout(&format!("{}\n", DisplayFuncResults(&results)))? {
-            break;
+        if !results.is_empty() {
+            let line = if args.json {
+                results_to_json(&results).to_string()
+            } else {
+                DisplayFuncResults(&results).to_string()
+            };
+            if !write_stdout(&format!("{line}\n"))? {
+                break;
+            }
+        }
+        if args.fail_on_err && matches!(results.as_slice(), [Val::Result(Err(_))]) {
+            tracing::info!(call = %call.found.function.qualified_name(), "returned err; exiting 1");
+            return Ok(ExitCode::FAILURE);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 mod args;
 mod call;
 mod example;
+mod json;
 mod lookup;
 
 use args::InvokeArgs;
