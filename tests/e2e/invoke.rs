@@ -270,7 +270,7 @@ fn without_invoke_the_error_offers_a_call_to_paste() {
         .code(1)
         .one_paragraph_error()
         .stderr_has("no handler recognises")
-        .stderr_has("invoke: no `--invoke` was given; call one with `--invoke 'add(0, 0)'`")
+        .stderr_has("invoke: no `--invoke` was given; call one with `--invoke 'add(0, 0)'`, or as `add 0 0` after the component")
         .stderr_has("`bump: func() -> u32`");
 }
 
@@ -420,10 +420,57 @@ fn fail_on_err_exits_1_at_the_first_err_and_runs_nothing_after() {
 }
 
 #[test]
-fn json_without_invoke_is_a_usage_error() {
+fn exports_make_a_command_line() {
+    // FUNCTION ARG…, each a WAVE value; strings and chars may be bare.
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", guest::INVOKE_CALC];
+        all.extend(args);
+        worldhost().args(all).run()
+    };
+    run(&["add", "1", "2"]).success().stdout("3\n");
+    run(&["echo-string", r#"a "b" c"#])
+        .success()
+        .stdout("\"a \\\"b\\\" c\"\n");
+    run(&["echo-string", r#""already wave""#])
+        .success()
+        .stdout("\"already wave\"\n");
+    run(&["echo-char", "é"]).success().stdout("'é'\n");
+    run(&["kinds.describe", "1", "some(2)"])
+        .success()
+        .stdout("\"a=1 b=Some(2) c=None\"\n");
+    run(&["echo-point", r#"{x: 1, y: 2, label: "p"}"#])
+        .success()
+        .stdout("{x: 1, y: 2, label: \"p\"}\n");
     worldhost()
-        .args(["run", "--json", guest::INVOKE_CALC])
+        .args([
+            "run",
+            "--json",
+            guest::INVOKE_CALC,
+            "echo-shape",
+            "circle(2.5)",
+        ])
         .run()
-        .code(2)
-        .stderr_has("--invoke <CALL>");
+        .success()
+        .stdout("{\"tag\":\"circle\",\"value\":2.5}\n");
+    // Errors name what was typed, with the caret and the signature.
+    run(&["add", "1", "x"])
+        .code(1)
+        .stderr_has("`add 1 x`: the arguments do not fit `add: func(a: u32, b: u32) -> u32`")
+        .stderr_has("    add(1, x)\n           ^");
+    run(&["nope"])
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("no exported function named `nope`");
+    // --help lists the functions with their signatures.
+    run(&["--help"])
+        .success()
+        .stdout_has("invoke_calc.wasm exports these functions")
+        .stdout_has("  add func(a: u32, b: u32) -> u32\n")
+        .stdout_has("  worldhost:test/ops.mul@0.1.0 func(a: s32, b: s32) -> s32\n");
+    // A command takes its arguments itself: the command guest's args are not a call.
+    worldhost()
+        .args(["run", guest::PRINT_ARGS, "add", "1"])
+        .run()
+        .success()
+        .stdout("print-args.wasm\nadd\n1\n");
 }

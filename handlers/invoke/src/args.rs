@@ -13,17 +13,18 @@ pub(crate) struct InvokeArgs {
     #[arg(long = "invoke", value_name = "CALL")]
     pub calls: Vec<String>,
 
-    /// Print each call's result as JSON instead of WAVE, for tools
+    /// Print each call's result as JSON instead of WAVE, for tools (with `--invoke`, or a call
+    /// written as `FUNCTION ARG…` after the component)
     ///
     /// Records are objects, lists and tuples arrays, variants `{"tag": …, "value": …}`,
     /// results `{"ok": …}` or `{"err": …}`, options `null` or their value, enums strings,
     /// flags arrays of names; nan and ±inf are the strings "nan", "inf", "-inf".
-    #[arg(long, requires = "calls")]
+    #[arg(long)]
     pub json: bool,
 
     /// Exit with status 1 when a call returns `err(…)`, after printing it; later calls do not
     /// run (wasmtime always exits 0)
-    #[arg(long, requires = "calls")]
+    #[arg(long)]
     pub fail_on_err: bool,
 }
 
@@ -34,4 +35,13 @@ pub(crate) fn calls_given(matches: &clap::ArgMatches) -> bool {
         .ok()
         .flatten()
         .is_some_and(|mut calls| calls.next().is_some())
+}
+
+/// Whether arguments follow the component on the command line (`run calc.wasm add 1 2`).
+pub(crate) fn guest_args_given(matches: &clap::ArgMatches) -> bool {
+    matches
+        .try_get_raw("component")
+        .ok()
+        .flatten()
+        .is_some_and(|values| values.len() > 1)
 }

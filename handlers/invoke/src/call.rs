@@ -3,6 +3,7 @@
 //! one instance and each result is printed in WAVE as soon as it is known.
 
 use crate::args::InvokeArgs;
+use crate::cli;
 use crate::example::{passable, suggestion};
 use crate::json::results_to_json;
 use crate::lookup::{Found, find};
@@ -25,7 +26,23 @@ pub(crate) struct Prepared<'a> {
 
 pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
     let loaded = cx.component;
-    if args.calls.is_empty() {
+    let prepared = if !args.calls.is_empty() {
+        args.calls
+            .iter()
+            .map(|call| prepare(loaded, call))
+            .collect::<Result<Vec<_>>>()?
+    } else if cli::wants_help(cx.args) {
+        write_stdout(&cli::help(loaded))?;
+        return Ok(ExitCode::SUCCESS);
+    } else if !cx.args.is_empty() {
+        // `worldhost run calc.wasm add 1 2`.
+        let call = cli::call_from_args(loaded, cx.args)?;
+        vec![prepare_as(
+            loaded,
+            &call,
+            &format!("`{}`", cx.args.join(" ")),
+        )?]
+    } else {
         // Only reachable with `--handler invoke`: a claim without a call is never made.
         match suggestion(&loaded.world) {
             Some(s) => bail!("`--handler invoke` needs `--invoke 'CALL'`; {s}"),
@@ -34,12 +51,7 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
                 loaded.path.display()
             ),
         }
-    }
-    let prepared = args
-        .calls
-        .iter()
-        .map(|call| prepare(loaded, call))
-        .collect::<Result<Vec<_>>>()?;
+    };
 
     let mut guest = GuestRun::prepare(&cx)?;
     let instance = match guest
@@ -79,9 +91,14 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
 
 /// Parses `call`, finds its function and types its arguments.
 pub(crate) fn prepare<'a>(loaded: &'a Loaded, call: &str) -> Result<Prepared<'a>> {
+    prepare_as(loaded, call, &format!("`--invoke {call}`"))
+}
+
+/// [`prepare`], with errors that name the call as `shown` (what the user typed).
+fn prepare_as<'a>(loaded: &'a Loaded, call: &str, shown: &str) -> Result<Prepared<'a>> {
     let untyped = UntypedFuncCall::parse(call).map_err(|e| {
         anyhow::anyhow!(
-            "`--invoke {call}` is not a WAVE function call: {}\n{}\nwrite it as `name(arg, …)`, \
+            "{shown} is not a WAVE function call: {}\n{}\nwrite it as `name(arg, …)`, \
              e.g. `--invoke 'add(1, 2)'`, with parentheses even for no arguments",
             describe(&e),
             caret(call, e.span())
@@ -105,7 +122,7 @@ pub(crate) fn prepare<'a>(loaded: &'a Loaded, call: &str) -> Result<Prepared<'a>
     let types: Vec<_> = found.ty.params().map(|(_, t)| t).collect();
     let params = untyped.to_wasm_params::<Val>(types.iter()).map_err(|e| {
         anyhow::anyhow!(
-            "`--invoke {call}`: the arguments do not fit `{function}`: {}\n{}",
+            "{shown}: the arguments do not fit `{function}`: {}\n{}",
             describe(&e),
             caret(call, e.span())
         )

@@ -24,11 +24,28 @@ pub(crate) fn suggestion(world: &World) -> Option<String> {
         .as_ref()
         .map(|ty| ty.params().map(|(_, t)| placeholder(&t)).collect())
         .unwrap_or_default();
+    let shell: Vec<String> = args.iter().map(|a| shell_word(a)).collect();
     Some(format!(
-        "call one with `--invoke '{name}({})'`; exported functions: {}",
+        "call one with `--invoke '{name}({})'`, or as `{name}{}{}` after the component; \
+         exported functions: {}",
         args.join(", "),
+        if shell.is_empty() { "" } else { " " },
+        shell.join(" "),
         crate::lookup::signatures(&functions)
     ))
+}
+
+/// `word` as one shell word: as is when it is plain, else in single quotes.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+:/@%".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 /// Whether a value of this type can be written on the command line (no handle of any kind).

@@ -4,6 +4,7 @@
 
 mod args;
 mod call;
+mod cli;
 mod example;
 mod json;
 mod lookup;
@@ -40,6 +41,9 @@ impl Handler for InvokeHandler {
             return Claim::Yes(strength::EXPLICIT);
         }
         match example::suggestion(world) {
+            // `worldhost run calc.wasm add 1 2`: a call spelled as a command line, unless a
+            // handler of the component's world (a command) claims the arguments.
+            Some(_) if args::guest_args_given(matches) => Claim::Yes(strength::FALLBACK),
             Some(suggestion) => Claim::No(format!("no `--invoke` was given; {suggestion}")),
             None => Claim::No("it exports no function".into()),
         }
