@@ -8,11 +8,13 @@ use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use worldhost_core::engine::{build_engine, cache_for};
+use worldhost_core::engine::cache_for;
+use worldhost_core::handler::handler_named;
+use worldhost_core::load::load_for_run;
 use worldhost_core::load::read_component;
 use worldhost_core::select::{claims, select};
 use worldhost_core::settings::grant_hint;
-use worldhost_core::{Claim, Function, Item, Settings, World, load_component};
+use worldhost_core::{Claim, Function, Item, Settings, World};
 
 pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
     let path = matches
@@ -25,10 +27,17 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
         cache: !matches.get_flag("no-cache"),
         ..Settings::default()
     };
-    let loaded = load_component(
+    // Loaded as `run` loads it: compiled (or cached) for the engine of the handler that would
+    // run it, so that a precompiled server loads too, and `run` finds the cache warm.
+    let forced = matches
+        .get_one::<String>("handler")
+        .and_then(|name| handler_named(name));
+    let loaded = load_for_run(
         path,
-        &build_engine(&settings, None)?,
+        &settings,
         cache_for(&settings).as_ref(),
+        matches,
+        forced,
     )?;
     let world = &loaded.world;
     let shown = path.display().to_string();

@@ -81,6 +81,12 @@ fn a_precompiled_proxy_is_served() {
     let (status, body) = get(&server.url("/"));
     assert_eq!((status, body.as_str()), (200, "Hello, world!\n"));
     server.stop("TERM");
+    // It was compiled for the server's engine, and inspect loads it all the same.
+    worldhost()
+        .args(["inspect", &artifact])
+        .run()
+        .success()
+        .stdout_has("http-proxy");
 }
 
 #[test]
