@@ -112,7 +112,7 @@ fn unknown_handler_lists_the_registered_ones() {
         .run()
         .code(2)
         .stderr_has("invalid value 'comand'")
-        .stderr_has("[possible values: command, http-proxy, invoke, preview1]");
+        .stderr_has("[possible values: command, http-proxy, invoke, preview1, repl]");
 }
 
 #[test]

@@ -68,7 +68,7 @@ fn handlers_lists_exactly_the_shipped_handlers() {
     out.success();
     assert_eq!(
         out.stdout_items(),
-        ["command", "http-proxy", "invoke", "preview1"],
+        ["command", "http-proxy", "invoke", "preview1", "repl"],
         "{}",
         out.stdout
     );
@@ -88,7 +88,7 @@ fn run_help_shows_each_handlers_flags_under_its_heading() {
         .stdout_has("Capabilities and limits (shared by every handler):")
         .stdout_has("--argv0 <NAME>")
         .stdout_has("--dir <HOST[::GUEST][::ro]>")
-        .stdout_has("[possible values: command, http-proxy, invoke, preview1]");
+        .stdout_has("[possible values: command, http-proxy, invoke, preview1, repl]");
 }
 
 #[test]

@@ -21,6 +21,8 @@ mod precompiled;
 mod python;
 // The preview1 handler: core modules built for wasm32-wasip1.
 mod preview1;
+// worldhost repl: sessions on stdin and on a pseudo-terminal.
+mod repl;
 // The http-proxy handler over real sockets.
 mod serve;
 // Hostile HTTP clients: trickled headers, idle floods, garbage, disconnects.

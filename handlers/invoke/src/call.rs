@@ -131,7 +131,7 @@ fn prepare_as<'a>(loaded: &'a Loaded, call: &str, shown: &str) -> Result<Prepare
 }
 
 /// A WAVE error's kind and detail, without the span wasm-wave appends.
-fn describe(error: &ParserError) -> String {
+pub(crate) fn describe(error: &ParserError) -> String {
     match error.detail() {
         Some(detail) => format!("{}: {detail}", error.kind()),
         None => error.kind().to_string(),
@@ -139,7 +139,7 @@ fn describe(error: &ParserError) -> String {
 }
 
 /// The call, and a caret under the span an error points at.
-fn caret(call: &str, span: Range<usize>) -> String {
+pub(crate) fn caret(call: &str, span: Range<usize>) -> String {
     let start = call.get(..span.start).map_or(0, |s| s.chars().count());
     let width = call
         .get(span.clone())

@@ -8,6 +8,7 @@ mod cli;
 mod example;
 mod json;
 mod lookup;
+mod repl;
 
 use args::InvokeArgs;
 use clap::{Args as _, FromArgMatches as _};
@@ -56,6 +57,56 @@ impl Handler for InvokeHandler {
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
         let args = InvokeArgs::from_arg_matches(cx.matches)?;
         call::run(cx, &args)
+    }
+}
+
+/// The `repl` handler: `worldhost repl app.wasm`, a session of calls on one instance.
+pub struct ReplHandler;
+
+inventory::submit! { Registration(&ReplHandler) }
+
+impl Handler for ReplHandler {
+    fn name(&self) -> &'static str {
+        "repl"
+    }
+
+    fn summary(&self) -> &'static str {
+        "a session of calls on one instance, with names for results and resource handles (`worldhost repl`)"
+    }
+
+    fn looks_for(&self) -> &'static str {
+        "`worldhost repl`, on a component that exports functions"
+    }
+
+    fn subcommand(&self) -> Option<(&'static str, &'static str)> {
+        Some((
+            "repl",
+            "Call a component's exports interactively, on one instance; keeps results and resources",
+        ))
+    }
+
+    fn claim(&self, world: &World, matches: &clap::ArgMatches) -> Claim {
+        let asked = matches
+            .try_get_one::<String>("handler")
+            .ok()
+            .flatten()
+            .is_some_and(|h| h == self.name());
+        if !asked {
+            return Claim::No("it runs only when asked for, with `worldhost repl`".into());
+        }
+        match InvokeHandler.claim(world, matches) {
+            Claim::No(why)
+                if why.contains("exports no function") || why.contains("core module") =>
+            {
+                Claim::No(why)
+            }
+            _ => Claim::Yes(strength::EXPLICIT),
+        }
+    }
+
+    fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
+        let args = InvokeArgs::from_arg_matches(cx.matches)?;
+        repl::run(cx, args.json)
     }
 }
 

@@ -20,7 +20,8 @@ pub(crate) struct Found<'a> {
 
 /// Finds the function `name` (as written in a WAVE call) in `loaded`.
 pub(crate) fn find<'a>(loaded: &'a Loaded, name: &str) -> Result<Found<'a>> {
-    let component = loaded.component()?;
+    // A core module has no component functions: say so, rather than "no function named".
+    loaded.component()?;
     let functions: Vec<&Function> = loaded.world.exported_functions().collect();
     // The version, if any, follows the function: `ns:pkg/iface.func@1.0.0`. Resource functions
     // (`[method]counter.get`) have a dot of their own.
@@ -53,25 +54,7 @@ pub(crate) fn find<'a>(loaded: &'a Loaded, name: &str) -> Result<Found<'a>> {
         }
     };
     match candidates.as_slice() {
-        [function] => {
-            let ty = function
-                .ty
-                .clone()
-                .expect("the world records every export's type");
-            let parent = function
-                .instance
-                .as_deref()
-                .map(|i| component.get_export_index(None, i))
-                .map(|i| i.expect("the world lists only real exports"));
-            let index = component
-                .get_export_index(parent.as_ref(), &function.name)
-                .expect("the world lists only real exports");
-            Ok(Found {
-                function,
-                ty,
-                index,
-            })
-        }
+        [function] => found(loaded, function),
         [] => bail!(
             "no exported function named `{name}` in `{}`; exported functions: {}",
             loaded.path.display(),
@@ -89,6 +72,28 @@ pub(crate) fn find<'a>(loaded: &'a Loaded, name: &str) -> Result<Found<'a>> {
             )
         }
     }
+}
+
+/// `function`, one of `loaded`'s exported functions, ready to be called.
+pub(crate) fn found<'a>(loaded: &'a Loaded, function: &'a Function) -> Result<Found<'a>> {
+    let component = loaded.component()?;
+    let ty = function
+        .ty
+        .clone()
+        .expect("the world records every export's type");
+    let parent = function
+        .instance
+        .as_deref()
+        .map(|i| component.get_export_index(None, i))
+        .map(|i| i.expect("the world lists only real exports"));
+    let index = component
+        .get_export_index(parent.as_ref(), &function.name)
+        .expect("the world lists only real exports");
+    Ok(Found {
+        function,
+        ty,
+        index,
+    })
 }
 
 /// Whether `function` lives in the instance a call names: by its full name (`ns:pkg/iface`,

@@ -23,7 +23,7 @@ fn linking_the_crate_registers_the_handler() {
         .collect();
     assert_eq!(
         names,
-        ["command", "http-proxy", "invoke", "preview1", "probe"],
+        ["command", "http-proxy", "invoke", "preview1", "probe", "repl"],
         "{}",
         out.stdout
     );
@@ -85,7 +85,7 @@ fn its_flags_have_their_own_help_heading() {
         .success()
         .stdout_has("Probe options:")
         .stdout_has("--probe-greeting <TEXT>")
-        .stdout_has("[possible values: command, http-proxy, invoke, preview1, probe]");
+        .stdout_has("[possible values: command, http-proxy, invoke, preview1, probe, repl]");
 }
 
 #[test]

@@ -149,6 +149,15 @@ impl handles::GuestCounter for Counter {
     fn get(&self) -> u32 {
         self.0.get()
     }
+
+    fn add(&self, by: u32) -> u32 {
+        self.0.set(self.0.get() + by);
+        self.0.get()
+    }
+
+    fn zero() -> handles::Counter {
+        handles::Counter::new(Counter(Cell::new(0)))
+    }
 }
 
 impl handles::Guest for Calc {

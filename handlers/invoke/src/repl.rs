@@ -1,0 +1,530 @@
+//! `worldhost repl`: one instance for a whole session of calls, typed in WAVE as `--invoke`
+//! takes them, with names for results, so that resource handles can be kept and used:
+//!
+//! ```text
+//! > let c = counter.new(5)        constructor: `[constructor]counter`
+//! > c.add(2)                      method: `[method]counter.add`, `c` as `self`
+//! 7
+//! > counter.zero()                static function: `[static]counter.zero`
+//! > add(c.get(), 1)               (not supported: calls do not nest; bind first)
+//! ```
+//!
+//! On a terminal: line editing, history kept between sessions, tab completion of function and
+//! bound names (rustyline). Otherwise (a script on stdin): no prompt, and the first error ends
+//! the session with a non-zero status. A trap ends only the call: the instance is poisoned, and
+//! the REPL offers a fresh one (`.reset`).
+
+use crate::call::{caret, describe};
+use crate::json::results_to_json;
+use crate::lookup::{Found, find, found};
+use anyhow::{Result, anyhow, bail};
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, IsTerminal as _};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use wasmtime::component::types::Type;
+use wasmtime::component::wasm_wave::{self, wasm::DisplayValue};
+use wasmtime::component::{Instance, Val};
+use worldhost_core::guest::GuestRun;
+use worldhost_core::output::write_stdout;
+use worldhost_core::world::wit_type;
+use worldhost_core::{Loaded, RunContext};
+
+const HELP: &str = "\
+  CALL                 call an exported function: add(1, 2), ops.mul(2, 3)
+  let NAME = CALL      call it and keep the result as NAME; NAME may stand for an argument
+  RES.new(ARGS)        a resource's constructor; RES.f(ARGS) a static function of it
+  NAME.m(ARGS)         a method of the resource bound to NAME
+  NAME                 the value bound to NAME
+  .exports             the exported functions with their signatures
+  .imports             what the component imports
+  .type NAME           the type of a bound name, or the signature of a function
+  .reset               a fresh instance (bound resources are dropped)
+  .help, .quit";
+
+/// A value kept under a name, with its type.
+struct Binding {
+    val: Val,
+    ty: Type,
+}
+
+/// One session: the instance, the bindings, and whether a trap poisoned the instance.
+struct Session<'s, 'a> {
+    cx: &'s RunContext<'a>,
+    guest: GuestRun<'a>,
+    instance: Instance,
+    bindings: BTreeMap<String, Binding>,
+    poisoned: bool,
+    json: bool,
+}
+
+/// What a line did.
+enum Outcome {
+    Done,
+    Quit,
+    /// A trap: the instance is poisoned.
+    Trapped(ExitCode),
+}
+
+pub(crate) fn run(cx: RunContext<'_>, json: bool) -> Result<ExitCode> {
+    let interactive = std::io::stdin().is_terminal();
+    let (guest, instance) = instantiate(&cx)?;
+    let mut session = Session {
+        cx: &cx,
+        guest,
+        instance,
+        bindings: BTreeMap::new(),
+        poisoned: false,
+        json,
+    };
+    if interactive {
+        session.interactive()
+    } else {
+        session.script()
+    }
+}
+
+fn instantiate<'a>(cx: &RunContext<'a>) -> Result<(GuestRun<'a>, Instance)> {
+    let mut guest = GuestRun::prepare(cx)?;
+    let component = cx.component.component()?;
+    match guest.linker.instantiate(&mut guest.store, component) {
+        Ok(instance) => Ok((guest, instance)),
+        Err(e) => {
+            guest.instantiation_failed(e)?;
+            bail!("the component trapped while it was instantiated")
+        }
+    }
+}
+
+impl<'a> Session<'_, 'a> {
+    /// Lines from stdin, no prompt; the first error ends the session.
+    fn script(&mut self) -> Result<ExitCode> {
+        for line in std::io::stdin().lock().lines() {
+            match self.line(&line?) {
+                Ok(Outcome::Done) => {}
+                Ok(Outcome::Quit) => break,
+                Ok(Outcome::Trapped(code)) => return Ok(code),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// A terminal: prompt, editing, history, completion; errors are reported and the session
+    /// goes on.
+    fn interactive(&mut self) -> Result<ExitCode> {
+        use rustyline::error::ReadlineError;
+        let names = Arc::new(Mutex::new(Vec::new()));
+        let mut editor =
+            rustyline::Editor::<Completion, rustyline::history::DefaultHistory>::new()?;
+        editor.set_helper(Some(Completion(names.clone())));
+        let history = dirs::data_dir().map(|d| d.join("worldhost").join("repl-history"));
+        if let Some(history) = &history {
+            let _ = editor.load_history(history);
+        }
+        eprintln!(
+            "worldhost repl: {} ({} functions). `.help` for help, `.quit` or Ctrl-D to leave.",
+            self.cx.component.name,
+            self.cx.component.world.exported_functions().count()
+        );
+        loop {
+            *names.lock().expect("not poisoned") = self.completions();
+            let line = match editor.readline("> ") {
+                Ok(line) => line,
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(e.into()),
+            };
+            if !line.trim().is_empty() {
+                let _ = editor.add_history_entry(line.as_str());
+            }
+            match self.line(&line) {
+                Ok(Outcome::Done) => {}
+                Ok(Outcome::Quit) => break,
+                Ok(Outcome::Trapped(_)) => {
+                    let answer = editor
+                        .readline("the instance is poisoned by the trap; start a fresh one? [Y/n] ")
+                        .unwrap_or_default();
+                    if !answer.trim().to_lowercase().starts_with('n') {
+                        self.reset()?;
+                    }
+                }
+                Err(e) => eprintln!("error: {e:#}"),
+            }
+        }
+        if let Some(history) = &history {
+            if let Some(dir) = history.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = editor.save_history(history);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Function and bound names, for tab completion.
+    fn completions(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .cx
+            .component
+            .world
+            .exported_functions()
+            .map(|f| readable_name(&f.name))
+            .collect();
+        names.extend(self.bindings.keys().cloned());
+        names.extend(
+            [".exports", ".imports", ".type", ".reset", ".help", ".quit"].map(String::from),
+        );
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        let (guest, instance) = instantiate(self.cx)?;
+        self.guest = guest;
+        self.instance = instance;
+        self.poisoned = false;
+        // Handles belong to the old instance.
+        self.bindings
+            .retain(|_, b| !matches!(b.ty, Type::Own(_) | Type::Borrow(_)));
+        eprintln!("a fresh instance; bound resources were dropped");
+        Ok(())
+    }
+
+    fn line(&mut self, line: &str) -> Result<Outcome> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return Ok(Outcome::Done);
+        }
+        if let Some(command) = line.strip_prefix('.') {
+            return self.command(command);
+        }
+        let (name, expr) = match line.strip_prefix("let ") {
+            Some(rest) => {
+                let (name, expr) = rest
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("`{line}`: write `let NAME = CALL`"))?;
+                let name = name.trim();
+                if !is_identifier(name) {
+                    bail!("`{name}` cannot be a name: use letters, digits and `-`");
+                }
+                (Some(name.to_string()), expr.trim())
+            }
+            None => (None, line),
+        };
+        if let Some(bound) = self.bindings.get(expr) {
+            self.print(std::slice::from_ref(&bound.val))?;
+            return Ok(Outcome::Done);
+        }
+        if self.poisoned {
+            bail!("the instance is poisoned by a trap; `.reset` starts a fresh one");
+        }
+        let (found, params, this) = self.prepare(expr)?;
+        let func = self
+            .instance
+            .get_func(&mut self.guest.store, found.index)
+            .expect("the export index comes from this component");
+        let mut args = this.into_iter().collect::<Vec<_>>();
+        args.extend(params);
+        let mut results = vec![Val::Bool(false); found.ty.results().len()];
+        if let Err(e) = func.call(&mut self.guest.store, &args, &mut results) {
+            if e.downcast_ref::<wasmtime::Trap>().is_some() {
+                let code = self.guest.exit_status(e)?;
+                self.poisoned = true;
+                return Ok(Outcome::Trapped(code));
+            }
+            return Err(e.into());
+        }
+        match name {
+            Some(name) => {
+                let [val] = <[Val; 1]>::try_from(results)
+                    .map_err(|_| anyhow!("`{}` returns no single value to bind", found.function))?;
+                let ty = found.ty.results().next().expect("one result");
+                self.bindings.insert(name, Binding { val, ty });
+            }
+            None if results.is_empty() => {}
+            None => self.print(&results)?,
+        }
+        Ok(Outcome::Done)
+    }
+
+    fn command(&mut self, command: &str) -> Result<Outcome> {
+        let (name, arg) = command.split_once(' ').unwrap_or((command, ""));
+        let world = &self.cx.component.world;
+        match (name, arg.trim()) {
+            ("quit" | "exit", _) => return Ok(Outcome::Quit),
+            ("help", _) => write_stdout(&format!("{HELP}\n")).map(|_| ())?,
+            ("exports", _) => {
+                let lines: String = world
+                    .exported_functions()
+                    .map(|f| format!("{} {}\n", f.qualified_name(), f.signature()))
+                    .collect();
+                write_stdout(&lines)?;
+            }
+            ("imports", _) => {
+                let lines: String = world
+                    .imports
+                    .iter()
+                    .map(|i| format!("{}\n", i.name))
+                    .collect();
+                write_stdout(&lines)?;
+            }
+            ("type", "") => bail!("`.type NAME`: name a bound value or a function"),
+            ("type", name) => {
+                let text = match self.bindings.get(name) {
+                    Some(binding) => wit_type(&binding.ty),
+                    None => find(self.cx.component, name)?.function.signature(),
+                };
+                write_stdout(&format!("{text}\n"))?;
+            }
+            ("reset", _) => self.reset()?,
+            _ => bail!("unknown command `.{name}`; `.help` lists them"),
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Finds the function `expr` calls and types its arguments; for a method, also the value
+    /// of `self`.
+    fn prepare(&self, expr: &str) -> Result<(Found<'a>, Vec<Val>, Option<Val>)> {
+        let open = expr
+            .find('(')
+            .ok_or_else(|| anyhow!("`{expr}` is not a call: write `name(arg, …)`"))?;
+        if !expr.ends_with(')') {
+            bail!("`{expr}` is not a call: it must end with `)`");
+        }
+        let head = expr[..open].trim();
+        let inner = &expr[open + 1..expr.len() - 1];
+        let loaded = self.cx.component;
+        let (found, this) = match head.split_once('.') {
+            // A method of a bound resource.
+            Some((var, method)) if self.bindings.contains_key(var) => {
+                let binding = &self.bindings[var];
+                let Val::Resource(_) = binding.val else {
+                    bail!("`{var}` is not a resource; only resources have methods");
+                };
+                (
+                    resource_function(loaded, "method", method, &binding.ty)?,
+                    Some(binding.val.clone()),
+                )
+            }
+            _ => match find(loaded, head) {
+                Ok(found) => (found, None),
+                // `counter.new(…)`, `counter.zero(…)`: a resource's constructor or static.
+                Err(e) => {
+                    let Some((res, f)) = head.split_once('.') else {
+                        return Err(e);
+                    };
+                    let name = match f {
+                        "new" => format!("[constructor]{res}"),
+                        f => format!("[static]{res}.{f}"),
+                    };
+                    match find(loaded, &name) {
+                        Ok(found) => (found, None),
+                        Err(_) => bail!(
+                            "`{res}` is neither a bound name nor a resource with `{f}`, and no \
+                             function is named `{head}`; `.exports` lists the functions"
+                        ),
+                    }
+                }
+            },
+        };
+        let skip = usize::from(this.is_some());
+        let types: Vec<Type> = found.ty.params().skip(skip).map(|(_, t)| t).collect();
+        let texts = split_args(inner);
+        if texts.len() > types.len() {
+            bail!(
+                "`{expr}`: {} arguments for `{}`",
+                texts.len(),
+                found.function
+            );
+        }
+        let mut params = Vec::new();
+        for (at, ty) in types.iter().enumerate() {
+            let val = match texts.get(at) {
+                Some((offset, text)) => match self.bindings.get(*text) {
+                    Some(bound) => bound.val.clone(),
+                    None => wasm_wave::from_str::<Val>(ty, text).map_err(|e| {
+                        let span = e.span();
+                        let start = open + 1 + offset;
+                        anyhow!(
+                            "`{expr}`: the arguments do not fit `{}`: {}\n{}",
+                            found.function,
+                            describe(&e),
+                            caret(expr, start + span.start..start + span.end)
+                        )
+                    })?,
+                },
+                // Trailing options may be left out, as in WAVE.
+                None if matches!(ty, Type::Option(_)) => Val::Option(None),
+                None => bail!(
+                    "`{expr}`: {} arguments for `{}`",
+                    texts.len(),
+                    found.function
+                ),
+            };
+            params.push(val);
+        }
+        Ok((found, params, this))
+    }
+
+    fn print(&self, results: &[Val]) -> Result<()> {
+        let text = if self.json {
+            results_to_json(results).to_string()
+        } else {
+            results.iter().map(show).collect::<Vec<_>>().join(", ")
+        };
+        write_stdout(&format!("{text}\n"))?;
+        Ok(())
+    }
+}
+
+/// A value in WAVE; a resource handle, which WAVE cannot write, as `<resource>`.
+fn show(val: &Val) -> String {
+    match val {
+        Val::Resource(_) => "<resource>".into(),
+        val => DisplayValue(val).to_string(),
+    }
+}
+
+/// The function of `kind` ("method") named `name` of the resource type `ty` is (or borrows).
+fn resource_function<'a>(
+    loaded: &'a Loaded,
+    kind: &str,
+    name: &str,
+    ty: &Type,
+) -> Result<Found<'a>> {
+    let resource = match ty {
+        Type::Own(r) | Type::Borrow(r) => *r,
+        _ => bail!("not a resource"),
+    };
+    for function in loaded.world.exported_functions() {
+        let Some(rest) = function.name.strip_prefix(&format!("[{kind}]")) else {
+            continue;
+        };
+        if rest.split_once('.').map(|(_, m)| m) != Some(name) {
+            continue;
+        }
+        let found = found(loaded, function)?;
+        let self_ty = found.ty.params().next().map(|(_, t)| t);
+        if matches!(self_ty, Some(Type::Borrow(r)) if r == resource) {
+            return Ok(found);
+        }
+    }
+    bail!("this resource has no method `{name}`")
+}
+
+/// `[constructor]counter` → `counter.new`, `[method]counter.add` → `counter.add`.
+fn readable_name(name: &str) -> String {
+    if let Some(res) = name.strip_prefix("[constructor]") {
+        format!("{res}.new")
+    } else if let Some(rest) = name.strip_prefix("[static]") {
+        rest.to_string()
+    } else if let Some(rest) = name.strip_prefix("[method]") {
+        rest.split_once('.').map_or(rest, |(_, m)| m).to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Splits a call's arguments at the commas outside brackets and quotes: each with its offset.
+fn split_args(inner: &str) -> Vec<(usize, &str)> {
+    let mut args = Vec::new();
+    let (mut depth, mut quote, mut escaped, mut start) = (0i32, None, false, 0);
+    for (at, c) in inner.char_indices() {
+        match (quote, c) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                args.push((start, &inner[start..at]));
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    args.push((start, &inner[start..]));
+    args.into_iter()
+        .map(|(offset, text)| {
+            let trimmed = text.trim_start();
+            (offset + text.len() - trimmed.len(), trimmed.trim_end())
+        })
+        .filter(|(_, text)| !text.is_empty())
+        .collect()
+}
+
+/// Tab completion of function names, bound names and commands.
+struct Completion(Arc<Mutex<Vec<String>>>);
+
+impl rustyline::completion::Completer for Completion {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let start = line[..pos]
+            .rfind(|c: char| c.is_whitespace() || "(,=".contains(c))
+            .map_or(0, |at| at + 1);
+        let word = &line[start..pos];
+        let names = self.0.lock().expect("not poisoned");
+        Ok((
+            start,
+            names
+                .iter()
+                .filter(|n| n.starts_with(word))
+                .cloned()
+                .collect(),
+        ))
+    }
+}
+
+impl rustyline::hint::Hinter for Completion {
+    type Hint = String;
+}
+impl rustyline::highlight::Highlighter for Completion {}
+impl rustyline::validate::Validator for Completion {}
+impl rustyline::Helper for Completion {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_split_outside_brackets_and_quotes() {
+        assert_eq!(
+            split_args(r#" 1, "a, b", [1, 2], {x: 1, y: 2}, 'c', c "#),
+            [
+                (1, "1"),
+                (4, r#""a, b""#),
+                (12, "[1, 2]"),
+                (20, "{x: 1, y: 2}"),
+                (34, "'c'"),
+                (39, "c"),
+            ]
+        );
+        assert!(split_args("  ").is_empty());
+    }
+
+    #[test]
+    fn resource_functions_read_as_calls() {
+        assert_eq!(readable_name("[constructor]counter"), "counter.new");
+        assert_eq!(readable_name("[method]counter.add"), "add");
+        assert_eq!(readable_name("[static]counter.zero"), "counter.zero");
+    }
+}
