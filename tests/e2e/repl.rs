@@ -76,6 +76,17 @@ fn a_syntax_error_mid_script_stops_it_with_a_caret() {
 }
 
 #[test]
+fn fail_on_err_ends_a_script_at_an_err_result() {
+    worldhost()
+        .args(["repl", "--fail-on-err", guest::INVOKE_CALC])
+        .stdin("echo-result(ok(\"a\"))\necho-result(err(2))\nbump()\n")
+        .run()
+        .code(1)
+        .stdout("ok(\"a\")\nerr(2)\n")
+        .stderr_has("returned `err`");
+}
+
+#[test]
 fn a_trap_in_a_script_ends_it_as_a_trap_does() {
     repl("bump()\ncrash()\nbump()\n")
         .run()
@@ -149,8 +160,9 @@ impl Terminal {
         }
     }
 
-    /// Waits until the output since the last call contains `marker`; returns that output,
-    /// without terminal escapes and carriage returns.
+    /// Waits until the output since the last call contains `marker` (raw: lines end in
+    /// `\r\n` on a terminal); returns the output before it, without terminal escapes and
+    /// carriage returns.
     fn until(&mut self, marker: &str) -> String {
         while !self.seen.contains(marker) {
             let chunk = self
@@ -212,6 +224,11 @@ fn on_a_terminal_a_trap_poisons_the_instance_and_a_fresh_one_is_offered() {
     // An error on a terminal does not end the session.
     term.type_line("add(2, 3)");
     assert!(term.until("> ").contains("5\n"));
+    // Tab completes a function's name.
+    // (rustyline redraws the prompt as it completes: wait for the result itself.)
+    term.type_line("bu\t()");
+    assert!(term.until("\n2\r\n").contains("bump"));
+    term.until("> ");
     term.type_line(".quit");
     assert!(term.child.wait().unwrap().success());
     // History is kept for the next session.

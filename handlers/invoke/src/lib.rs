@@ -106,7 +106,7 @@ impl Handler for ReplHandler {
 
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
         let args = InvokeArgs::from_arg_matches(cx.matches)?;
-        repl::run(cx, args.json)
+        repl::run(cx, args.json, args.fail_on_err)
     }
 }
 

@@ -56,6 +56,7 @@ struct Session<'s, 'a> {
     bindings: BTreeMap<String, Binding>,
     poisoned: bool,
     json: bool,
+    fail_on_err: bool,
 }
 
 /// What a line did.
@@ -66,7 +67,7 @@ enum Outcome {
     Trapped(ExitCode),
 }
 
-pub(crate) fn run(cx: RunContext<'_>, json: bool) -> Result<ExitCode> {
+pub(crate) fn run(cx: RunContext<'_>, json: bool, fail_on_err: bool) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
     let (guest, instance) = instantiate(&cx)?;
     let mut session = Session {
@@ -76,6 +77,7 @@ pub(crate) fn run(cx: RunContext<'_>, json: bool) -> Result<ExitCode> {
         bindings: BTreeMap::new(),
         poisoned: false,
         json,
+        fail_on_err,
     };
     if interactive {
         session.interactive()
@@ -238,6 +240,7 @@ impl<'a> Session<'_, 'a> {
             }
             return Err(e.into());
         }
+        let failed = self.fail_on_err && matches!(results.as_slice(), [Val::Result(Err(_))]);
         match name {
             Some(name) => {
                 let [val] = <[Val; 1]>::try_from(results)
@@ -247,6 +250,9 @@ impl<'a> Session<'_, 'a> {
             }
             None if results.is_empty() => {}
             None => self.print(&results)?,
+        }
+        if failed {
+            bail!("`{expr}` returned `err`, and `--fail-on-err` was given");
         }
         Ok(Outcome::Done)
     }

@@ -23,7 +23,14 @@ fn linking_the_crate_registers_the_handler() {
         .collect();
     assert_eq!(
         names,
-        ["command", "http-proxy", "invoke", "preview1", "probe", "repl"],
+        [
+            "command",
+            "http-proxy",
+            "invoke",
+            "preview1",
+            "probe",
+            "repl"
+        ],
         "{}",
         out.stdout
     );
