@@ -534,6 +534,30 @@ mod tests {
     }
 
     #[test]
+    fn a_sketch_of_damaged_bytes_is_none_or_a_sketch_never_a_panic() {
+        let binary = wat::parse_str(
+            r#"(component
+                (import "wasi:cli/stdout@0.2.0" (instance))
+                (core module $m (func (export "inner")) (memory 1))
+                (component $c (import "nested:x/y" (instance)))
+                (instance $i)
+                (export "wasi:http/incoming-handler@0.2.6" (instance $i))
+            )"#,
+        )
+        .unwrap();
+        for len in 0..binary.len() {
+            let _ = World::sketch(&binary[..len]);
+        }
+        for at in 0..binary.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut damaged = binary.clone();
+                damaged[at] ^= flip;
+                let _ = World::sketch(&damaged);
+            }
+        }
+    }
+
+    #[test]
     fn world_of_a_wat_component_lists_functions_and_instances() {
         let engine = Engine::default();
         let component = wasmtime::component::Component::new(
