@@ -33,6 +33,7 @@ fn a_resource_is_bound_from_its_constructor_and_its_methods_change_its_state() {
          echo-point({x: 1, y: 2, label: \"a, b\"})\n\
          describe(1)\n\
          .type add\n\
+         make-some(3)\n\
          .quit\n\
          add(1, 1)\n",
     )
@@ -40,7 +41,7 @@ fn a_resource_is_bound_from_its_constructor_and_its_methods_change_its_state() {
     .success()
     .stdout(
         "7\n10\n10\n0\n<resource>\nown<resource>\n43\n42\n{x: 1, y: 2, label: \"a, b\"}\n\
-         \"a=1 b=None c=None\"\nfunc(a: u32, b: u32) -> u32\n",
+         \"a=1 b=None c=None\"\nfunc(a: u32, b: u32) -> u32\n\"<resource>\"\n",
     );
 }
 

@@ -8,7 +8,9 @@
 //!   string; flags: an array of the set flags' names;
 //! - option: `null` for none, the value for some (so `option<option<T>>` cannot tell
 //!   `none` from `some(none)`, as in most JSON APIs);
-//! - result: `{"ok": VALUE}` or `{"err": VALUE}`, the value `null` without a payload.
+//! - result: `{"ok": VALUE}` or `{"err": VALUE}`, the value `null` without a payload;
+//! - map: an array of `[key, value]` pairs;
+//! - a handle (resource, future, stream), which has no value to write: `"<resource>"` etc.
 
 use serde_json::{Map, Value, json};
 use wasmtime::component::Val;
@@ -29,7 +31,15 @@ pub(crate) fn to_json(val: &Val) -> Value {
         Val::Float64(x) => float(*x),
         Val::Char(c) => json!(c.to_string()),
         Val::String(s) => json!(s),
-        Val::List(items) | Val::Tuple(items) => Value::Array(items.iter().map(to_json).collect()),
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            Value::Array(items.iter().map(to_json).collect())
+        }
+        Val::Map(entries) => Value::Array(
+            entries
+                .iter()
+                .map(|(k, v)| json!([to_json(k), to_json(v)]))
+                .collect(),
+        ),
         Val::Record(fields) => Value::Object(
             fields
                 .iter()
@@ -45,8 +55,12 @@ pub(crate) fn to_json(val: &Val) -> Value {
         Val::Option(v) => v.as_deref().map_or(Value::Null, to_json),
         Val::Result(Ok(v)) => json!({ "ok": v.as_deref().map_or(Value::Null, to_json) }),
         Val::Result(Err(v)) => json!({ "err": v.as_deref().map_or(Value::Null, to_json) }),
-        // Resources, futures and streams are refused before a call is made (see `passable`).
-        _ => Value::Null,
+        // Handles cannot be written as values; `--invoke` refuses them before a call (see
+        // `passable`), and the REPL shows where one is.
+        Val::Resource(_) => json!("<resource>"),
+        Val::Future(_) => json!("<future>"),
+        Val::Stream(_) => json!("<stream>"),
+        Val::ErrorContext(_) => json!("<error-context>"),
     }
 }
 

@@ -387,11 +387,29 @@ impl<'a> Session<'_, 'a> {
     }
 }
 
-/// A value in WAVE; a resource handle, which WAVE cannot write, as `<resource>`.
+/// A value in WAVE; one that holds a handle (a resource), which WAVE cannot write, as JSON with
+/// `"<resource>"` where each handle is.
 fn show(val: &Val) -> String {
     match val {
         Val::Resource(_) => "<resource>".into(),
+        val if holds_handle(val) => crate::json::to_json(val).to_string(),
         val => DisplayValue(val).to_string(),
+    }
+}
+
+fn holds_handle(val: &Val) -> bool {
+    match val {
+        Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => true,
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            items.iter().any(holds_handle)
+        }
+        Val::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| holds_handle(k) || holds_handle(v)),
+        Val::Record(fields) => fields.iter().any(|(_, v)| holds_handle(v)),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) => holds_handle(v),
+        Val::Result(Ok(Some(v)) | Err(Some(v))) => holds_handle(v),
+        _ => false,
     }
 }
 
@@ -525,6 +543,13 @@ mod tests {
             ]
         );
         assert!(split_args("  ").is_empty());
+    }
+
+    #[test]
+    fn values_holding_handles_are_shown_without_wave() {
+        let plain = Val::Option(Some(Box::new(Val::U32(3))));
+        assert!(!holds_handle(&plain));
+        assert_eq!(show(&plain), "some(3)");
     }
 
     #[test]

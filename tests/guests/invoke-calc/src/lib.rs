@@ -166,6 +166,10 @@ impl handles::Guest for Calc {
     fn make(start: u32) -> handles::Counter {
         handles::Counter::new(Counter(Cell::new(start)))
     }
+
+    fn make_some(start: u32) -> Option<handles::Counter> {
+        Some(Self::make(start))
+    }
 }
 
 export!(Calc);
