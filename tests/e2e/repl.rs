@@ -70,6 +70,14 @@ fn a_syntax_error_mid_script_stops_it_with_a_caret() {
         .run()
         .code(1)
         .stderr_has("`c` is neither a bound name nor a resource with `get`");
+    repl("let c = counter.new(1)\nc.nope()\n")
+        .run()
+        .code(1)
+        .stderr_has("`c` has no method `nope`; its methods: get, add");
+    repl("add(1)\n")
+        .run()
+        .code(1)
+        .stderr_has("`add(1)`: 1 arguments for `add: func(a: u32, b: u32) -> u32`");
     repl(".frobnicate\n")
         .run()
         .code(1)

@@ -312,7 +312,7 @@ impl<'a> Session<'_, 'a> {
                     bail!("`{var}` is not a resource; only resources have methods");
                 };
                 (
-                    resource_function(loaded, "method", method, &binding.ty)?,
+                    resource_method(loaded, var, method, &binding.ty)?,
                     Some(binding.val.clone()),
                 )
             }
@@ -340,7 +340,12 @@ impl<'a> Session<'_, 'a> {
         let skip = usize::from(this.is_some());
         let types: Vec<Type> = found.ty.params().skip(skip).map(|(_, t)| t).collect();
         let texts = split_args(inner);
-        if texts.len() > types.len() {
+        // Trailing options may be left out, as in WAVE.
+        let required = types
+            .iter()
+            .rposition(|t| !matches!(t, Type::Option(_)))
+            .map_or(0, |at| at + 1);
+        if !(required..=types.len()).contains(&texts.len()) {
             bail!(
                 "`{expr}`: {} arguments for `{}`",
                 texts.len(),
@@ -363,13 +368,7 @@ impl<'a> Session<'_, 'a> {
                         )
                     })?,
                 },
-                // Trailing options may be left out, as in WAVE.
-                None if matches!(ty, Type::Option(_)) => Val::Option(None),
-                None => bail!(
-                    "`{expr}`: {} arguments for `{}`",
-                    texts.len(),
-                    found.function
-                ),
+                None => Val::Option(None),
             };
             params.push(val);
         }
@@ -413,31 +412,32 @@ fn holds_handle(val: &Val) -> bool {
     }
 }
 
-/// The function of `kind` ("method") named `name` of the resource type `ty` is (or borrows).
-fn resource_function<'a>(
-    loaded: &'a Loaded,
-    kind: &str,
-    name: &str,
-    ty: &Type,
-) -> Result<Found<'a>> {
-    let resource = match ty {
-        Type::Own(r) | Type::Borrow(r) => *r,
-        _ => bail!("not a resource"),
+/// The method `name` of the resource type `ty` (of the value bound to `var`) is (or borrows): among the exported
+/// `[method]` functions, the one whose `self` borrows that type.
+fn resource_method<'a>(loaded: &'a Loaded, var: &str, name: &str, ty: &Type) -> Result<Found<'a>> {
+    let (Type::Own(resource) | Type::Borrow(resource)) = ty else {
+        bail!("not a resource");
     };
-    for function in loaded.world.exported_functions() {
-        let Some(rest) = function.name.strip_prefix(&format!("[{kind}]")) else {
-            continue;
-        };
-        if rest.split_once('.').map(|(_, m)| m) != Some(name) {
-            continue;
-        }
-        let found = found(loaded, function)?;
-        let self_ty = found.ty.params().next().map(|(_, t)| t);
-        if matches!(self_ty, Some(Type::Borrow(r)) if r == resource) {
-            return Ok(found);
-        }
+    let mut methods: Vec<Found<'a>> = loaded
+        .world
+        .exported_functions()
+        .filter(|f| f.name.starts_with("[method]"))
+        .map(|f| found(loaded, f))
+        .collect::<Result<_>>()?;
+    methods
+        .retain(|f| matches!(f.ty.params().next(), Some((_, Type::Borrow(r))) if r == *resource));
+    let names: Vec<String> = methods
+        .iter()
+        .map(|f| readable_name(&f.function.name))
+        .collect();
+    match names.iter().position(|m| m == name) {
+        Some(at) => Ok(methods.swap_remove(at)),
+        None if names.is_empty() => bail!("`{var}` has no method `{name}`, nor any other"),
+        None => bail!(
+            "`{var}` has no method `{name}`; its methods: {}",
+            names.join(", ")
+        ),
     }
-    bail!("this resource has no method `{name}`")
 }
 
 /// `[constructor]counter` → `counter.new`, `[method]counter.add` → `counter.add`.
