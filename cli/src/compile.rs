@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use worldhost_core::SharedArgs;
 use worldhost_core::cache::{Cache, Usage};
 use worldhost_core::engine::cache_for;
-use worldhost_core::load::{FileKind, load_for_run};
+use worldhost_core::load::{load_for_run, precompiled_kind};
 
 pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
     let path = matches
@@ -20,6 +20,12 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         Some(out) => out.clone(),
         None => path.with_extension("cwasm"),
     };
+    if precompiled_kind(path).is_some() {
+        bail!(
+            "`{}` is already a precompiled artifact; compile the .wasm it was made from",
+            path.display()
+        );
+    }
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Compiled for the engine of the handler that will run it, as `run` compiles it.
     let loaded = load_for_run(
@@ -29,17 +35,6 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         matches,
         None,
     )?;
-    if let Ok(bytes) = std::fs::read(path)
-        && matches!(
-            FileKind::of(&bytes),
-            FileKind::PrecompiledComponent | FileKind::PrecompiledModule
-        )
-    {
-        bail!(
-            "`{}` is already a precompiled artifact; compile the .wasm it was made from",
-            path.display()
-        );
-    }
     let artifact = loaded.code.serialize()?;
     write_atomically(&out, &artifact)?;
     tracing::info!(artifact = %out.display(), bytes = artifact.len(), "written");

@@ -131,8 +131,8 @@ impl Cache {
     pub fn get(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> Option<Code> {
         let path = self.entry(engine, kind, source);
         let checked = match check_entry(&path) {
-            Ok(Some(())) => deserialize_file(engine, kind, &path),
-            Ok(None) => return None,
+            Ok(true) => deserialize_file(engine, kind, &path),
+            Ok(false) => return None,
             Err(e) => Err(e),
         };
         match checked {
@@ -273,13 +273,13 @@ impl Cache {
     }
 }
 
-/// Checks the entry at `path`: `None` if there is none; an error if its trailer, length or hash
+/// Checks the entry at `path`: `false` if there is none; an error if its trailer, length or hash
 /// do not check out. Reads the file in blocks, hashing as it goes, without holding it whole.
-fn check_entry(path: &Path) -> Result<Option<()>> {
+fn check_entry(path: &Path) -> Result<bool> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e.into()),
     };
     let size = file.metadata()?.len();
@@ -314,7 +314,7 @@ fn check_entry(path: &Path) -> Result<Option<()>> {
     // Marks the entry as used, for eviction; a cache on a file system that refuses it still
     // works, only evicts by age of writing.
     let _ = file.set_modified(std::time::SystemTime::now());
-    Ok(Some(()))
+    Ok(true)
 }
 
 // Deserializing is unsafe in wasmtime because an artifact's machine code is trusted as is.

@@ -1,5 +1,5 @@
 //! The one engine every handler shares, configured once from the shared settings (fuel for
-//! `-W fuel`), and adjusted by the handler that runs the component (a pooling allocator for a
+//! `-W fuel`, epoch interruption for `-W timeout`), and adjusted by the handler that runs the component (a pooling allocator for a
 //! server); and the compilation cache that goes with it.
 
 use crate::cache::Cache;

@@ -65,22 +65,22 @@ impl Loaded {
         engine_handler: Option<&'static str>,
         cache: Option<&Cache>,
     ) -> Result<Loaded> {
-        let mut loaded = if compiles_alike(&self.engine, engine) {
-            let kind = self.code.kind();
-            let code = deserialize(engine, kind, &self.code.serialize()?)?;
-            Loaded {
-                path: self.path.clone(),
-                name: self.name.clone(),
-                engine: engine.clone(),
+        if !compiles_alike(&self.engine, engine) {
+            let loaded = load_component(&self.path, engine, cache)?;
+            return Ok(Loaded {
                 engine_handler,
-                code,
-                world: self.world.clone(),
-            }
-        } else {
-            load_component(&self.path, engine, cache)?
-        };
-        loaded.engine_handler = engine_handler;
-        Ok(loaded)
+                ..loaded
+            });
+        }
+        let code = deserialize(engine, self.code.kind(), &self.code.serialize()?)?;
+        Ok(Loaded {
+            path: self.path.clone(),
+            name: self.name.clone(),
+            engine: engine.clone(),
+            engine_handler,
+            code,
+            world: self.world.clone(),
+        })
     }
 
     /// The core module, for a handler of modules; a component is an error that says so.
@@ -316,7 +316,7 @@ fn finish(
 /// The kind of precompiled artifact the file at `path` holds, if it holds one: judged from its
 /// ELF headers, without reading the whole file (which wasmtime then maps, not reads). A file
 /// that cannot be read is `None` here, and [`read_wasm`] says why.
-fn precompiled_kind(path: &Path) -> Option<WasmKind> {
+pub fn precompiled_kind(path: &Path) -> Option<WasmKind> {
     match Engine::detect_precompiled_file(path).ok()? {
         Some(Precompiled::Component) => Some(WasmKind::Component),
         Some(Precompiled::Module) => Some(WasmKind::CoreModule),
@@ -395,12 +395,8 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>> {
 /// in the binary format or as text; returns the binary and its kind. Says what the file is when
 /// it is neither.
 pub fn read_wasm(path: &Path) -> Result<(Vec<u8>, WasmKind)> {
-    wasm_of(path, read_file(path)?)
-}
-
-/// The binary and kind of `bytes`, read from `path`; see [`read_wasm`].
-fn wasm_of(path: &Path, bytes: Vec<u8>) -> Result<(Vec<u8>, WasmKind)> {
     let shown = path.display();
+    let bytes = read_file(path)?;
     Ok(match FileKind::of(&bytes) {
         FileKind::Component => (bytes, WasmKind::Component),
         FileKind::CoreModule => (bytes, WasmKind::CoreModule),
@@ -436,8 +432,7 @@ fn wasm_of(path: &Path, bytes: Vec<u8>) -> Result<(Vec<u8>, WasmKind)> {
              library, or a precompiled artifact that is damaged (truncated?) or was made by \
              another version of worldhost or wasmtime; compile it again from its .wasm: \
              `worldhost compile app.wasm -o {}`",
-            path.file_name()
-                .map_or("app.cwasm".into(), |n| n.to_string_lossy())
+            file_name(path)
         ),
         FileKind::Other => bail!(
             "`{shown}` is not WebAssembly: it does not start with the `\\0asm` magic bytes \

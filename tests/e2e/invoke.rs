@@ -8,7 +8,14 @@ use worldhost_test_artifacts as guest;
 /// Runs one `--invoke` per call on the calc guest and checks the output, a line per call.
 #[track_caller]
 fn calls(pairs: &[(&str, &str)]) {
+    calls_with(&[], pairs);
+}
+
+/// The same, with `flags` before the calls.
+#[track_caller]
+fn calls_with(flags: &[&str], pairs: &[(&str, &str)]) {
     let mut args = vec!["run"];
+    args.extend(flags);
     for (call, _) in pairs {
         args.extend(["--invoke", call]);
     }
@@ -331,54 +338,45 @@ fn invoke_help_has_its_own_heading() {
         .stdout_has("--invoke <CALL>");
 }
 
-/// Runs one `--invoke` per call with `--json` and checks each line as JSON.
-#[track_caller]
-fn json_calls(pairs: &[(&str, &str)]) {
-    let mut args = vec!["run", "--json"];
-    for (call, _) in pairs {
-        args.extend(["--invoke", call]);
-    }
-    args.push(guest::INVOKE_CALC);
-    let expected: String = pairs.iter().map(|(_, out)| format!("{out}\n")).collect();
-    worldhost().args(args).run().success().stdout(&expected);
-}
-
 #[test]
 fn json_output_for_every_value_kind() {
-    json_calls(&[
-        ("echo-bool(true)", "true"),
-        ("echo-s8(-128)", "-128"),
-        ("echo-u64(18446744073709551615)", "18446744073709551615"),
-        ("echo-s64(-9223372036854775808)", "-9223372036854775808"),
-        ("echo-f64(1.5)", "1.5"),
-        ("echo-f32(nan)", r#""nan""#),
-        ("echo-f64(-inf)", r#""-inf""#),
-        ("echo-char('é')", r#""é""#),
-        (r#"echo-string("a\"b\n☃")"#, r#""a\"b\n☃""#),
-        ("echo-bytes([0, 255])", "[0,255]"),
-        (r#"echo-nested([["a"], []])"#, r#"[["a"],[]]"#),
-        (r#"echo-tuple((1, "x", false))"#, r#"[1,"x",false]"#),
-        // Fields in WIT order, not sorted.
-        (
-            r#"echo-point({x: 1, y: -2, label: "p"})"#,
-            r#"{"x":1,"y":-2,"label":"p"}"#,
-        ),
-        ("echo-shape(circle(2.5))", r#"{"tag":"circle","value":2.5}"#),
-        (
-            r#"echo-shape(rect({x: 0, y: 1, label: ""}))"#,
-            r#"{"tag":"rect","value":{"x":0,"y":1,"label":""}}"#,
-        ),
-        ("echo-shape(empty)", r#"{"tag":"empty"}"#),
-        ("echo-color(blue)", r#""blue""#),
-        ("echo-perms({read, exec})", r#"["read","exec"]"#),
-        ("echo-perms({})", "[]"),
-        ("echo-option(some(7))", "7"),
-        ("echo-option(none)", "null"),
-        (r#"echo-result(ok("fine"))"#, r#"{"ok":"fine"}"#),
-        ("echo-result(err(3))", r#"{"err":3}"#),
-        ("echo-unit-result(ok)", r#"{"ok":null}"#),
-        ("echo-unit-result(err)", r#"{"err":null}"#),
-    ]);
+    calls_with(
+        &["--json"],
+        &[
+            ("echo-bool(true)", "true"),
+            ("echo-s8(-128)", "-128"),
+            ("echo-u64(18446744073709551615)", "18446744073709551615"),
+            ("echo-s64(-9223372036854775808)", "-9223372036854775808"),
+            ("echo-f64(1.5)", "1.5"),
+            ("echo-f32(nan)", r#""nan""#),
+            ("echo-f64(-inf)", r#""-inf""#),
+            ("echo-char('é')", r#""é""#),
+            (r#"echo-string("a\"b\n☃")"#, r#""a\"b\n☃""#),
+            ("echo-bytes([0, 255])", "[0,255]"),
+            (r#"echo-nested([["a"], []])"#, r#"[["a"],[]]"#),
+            (r#"echo-tuple((1, "x", false))"#, r#"[1,"x",false]"#),
+            // Fields in WIT order, not sorted.
+            (
+                r#"echo-point({x: 1, y: -2, label: "p"})"#,
+                r#"{"x":1,"y":-2,"label":"p"}"#,
+            ),
+            ("echo-shape(circle(2.5))", r#"{"tag":"circle","value":2.5}"#),
+            (
+                r#"echo-shape(rect({x: 0, y: 1, label: ""}))"#,
+                r#"{"tag":"rect","value":{"x":0,"y":1,"label":""}}"#,
+            ),
+            ("echo-shape(empty)", r#"{"tag":"empty"}"#),
+            ("echo-color(blue)", r#""blue""#),
+            ("echo-perms({read, exec})", r#"["read","exec"]"#),
+            ("echo-perms({})", "[]"),
+            ("echo-option(some(7))", "7"),
+            ("echo-option(none)", "null"),
+            (r#"echo-result(ok("fine"))"#, r#"{"ok":"fine"}"#),
+            ("echo-result(err(3))", r#"{"err":3}"#),
+            ("echo-unit-result(ok)", r#"{"ok":null}"#),
+            ("echo-unit-result(err)", r#"{"err":null}"#),
+        ],
+    );
 }
 
 #[test]

@@ -20,7 +20,8 @@ use worldhost_core::store::MemoryLimiter;
 /// the resolution of the `-W timeout` deadline.
 pub(crate) const TICKS_PER_SECOND: u64 = 100;
 
-/// How long a request's guest computes before it yields at each tick.
+/// How long a request's guest has been running (wall clock, since its store was made) before
+/// it yields at each tick.
 const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Store data of one request.
@@ -73,8 +74,8 @@ pub(crate) fn new_store(
     if let Some(fuel) = settings.limits.fuel {
         store.set_fuel(fuel)?;
     }
-    // At the ticks of the server's epoch ticker, a guest that has computed for longer than
-    // YIELD_AFTER yields its thread, so that a guest that computes for long (or forever,
+    // At the ticks of the server's epoch ticker, a guest whose request has been running for
+    // longer than YIELD_AFTER yields its thread, so that a guest that computes for long (or forever,
     // without `-W timeout`) cannot take a runtime worker from every other request; past
     // `-W timeout` it is interrupted instead. A short request never yields: yielding puts its
     // task behind the others, and when every tick made the request it landed on yield, p99
