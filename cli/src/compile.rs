@@ -34,6 +34,7 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         cache_for(&settings).as_ref(),
         matches,
         None,
+        false,
     )?;
     let artifact = loaded.code.serialize()?;
     write_atomically(&out, &artifact)?;

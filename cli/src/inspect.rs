@@ -38,6 +38,7 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
         cache_for(&settings).as_ref(),
         matches,
         forced,
+        true,
     )?;
     let world = &loaded.world;
     let shown = path.display().to_string();

@@ -39,6 +39,7 @@ pub(crate) fn run(matches: &ArgMatches) -> Result<ExitCode> {
         cache.as_ref(),
         matches,
         forced.and_then(handler_named),
+        true,
     )?;
     let choice = select(&path.display().to_string(), &loaded.world, matches, forced)?;
     // Compiled for the handler guessed before compiling; moved if the guess was wrong.

@@ -12,8 +12,46 @@ use wasmtime::{Config, Engine};
 /// handler's adjustments make impossible (a pooling allocator that cannot reserve its address
 /// space under `ulimit -v`) falls back to the plain one, with a warning.
 pub fn build_engine(settings: &Settings, handler: Option<&dyn Handler>) -> Result<Engine> {
-    if let Some(handler) = handler {
+    build(settings, handler, Variant::Full)
+}
+
+/// The handler's start engine ([`Handler::configure_start_engine`]), if it has one for these
+/// settings.
+pub(crate) fn build_start_engine(settings: &Settings, handler: &dyn Handler) -> Option<Engine> {
+    let mut config = base_config(settings);
+    handler.configure_engine(&mut config, settings);
+    if !handler.configure_start_engine(&mut config, settings) {
+        return None;
+    }
+    Engine::new(&config)
+        .inspect_err(|e| tracing::debug!("no start engine for {}: {e:#}", handler.name()))
+        .ok()
+}
+
+/// Which engine of a handler to build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Variant {
+    /// The engine the handler runs in.
+    Full,
+    /// The same, compiling on the calling thread only: for a compilation in the background,
+    /// which must leave the other cores to the work already running.
+    Serial,
+}
+
+pub(crate) fn build(
+    settings: &Settings,
+    handler: Option<&dyn Handler>,
+    variant: Variant,
+) -> Result<Engine> {
+    let base = || {
         let mut config = base_config(settings);
+        if variant == Variant::Serial {
+            config.parallel_compilation(false);
+        }
+        config
+    };
+    if let Some(handler) = handler {
+        let mut config = base();
         if handler.configure_engine(&mut config, settings) {
             match Engine::new(&config) {
                 Ok(engine) => return Ok(engine),
@@ -25,7 +63,7 @@ pub fn build_engine(settings: &Settings, handler: Option<&dyn Handler>) -> Resul
             }
         }
     }
-    Engine::new(&base_config(settings))
+    Engine::new(&base())
         .map_err(anyhow::Error::from)
         .context("cannot create the wasm engine")
 }

@@ -60,6 +60,15 @@ pub trait Handler: Sync + 'static {
     fn configure_engine(&self, _config: &mut wasmtime::Config, _settings: &Settings) -> bool {
         false
     }
+    /// A cheaper engine to start in while the code for [`Handler::configure_engine`]'s engine
+    /// is not compiled yet: `config` already holds that engine's settings, and a handler whose
+    /// settings make compiling slower (a server's epoch checks) may turn them off here and
+    /// return true. Then, when the cache does not hold the code for the full engine, the
+    /// handler is given code compiled for this one, marked [`Loaded::provisional`], and should
+    /// replace it with [`Loaded::completed`] (compiled in the background) when that is ready.
+    fn configure_start_engine(&self, _config: &mut wasmtime::Config, _settings: &Settings) -> bool {
+        false
+    }
     /// Runs the component and returns the process's exit status; never exits itself.
     fn run(&self, cx: RunContext<'_>) -> Result<ExitCode>;
 }

@@ -3,8 +3,8 @@
 //! that can be made on the bytes is made before compiling.
 
 use crate::cache::{Cache, deserialize, deserialize_file};
-use crate::engine::{build_engine, wants_own_engine};
-use crate::handler::{Handler, handlers};
+use crate::engine::{Variant, build, build_engine, build_start_engine, wants_own_engine};
+use crate::handler::{Handler, handler_named, handlers};
 use crate::progress::while_compiling;
 use crate::select::select;
 use crate::settings::Settings;
@@ -13,12 +13,14 @@ use anyhow::{Result, bail};
 use clap::ArgMatches;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 use wasmparser::Parser;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module, Precompiled};
 
 /// A compiled component or core module with its engine and its world.
+#[derive(Clone)]
 pub struct Loaded {
     /// The path as the user gave it.
     pub path: PathBuf,
@@ -28,6 +30,10 @@ pub struct Loaded {
     pub engine: Engine,
     /// The handler whose engine settings `engine` has, if it is not the plain one.
     pub engine_handler: Option<&'static str>,
+    /// For code compiled for that handler's start engine ([`Handler::configure_start_engine`]),
+    /// since the cache did not hold the code for its full one: the bytes it was compiled from,
+    /// kept for [`Loaded::completed`] (the file may change meanwhile).
+    source: Option<Arc<[u8]>>,
     /// The compiled code.
     pub code: Code,
     /// What it imports and exports.
@@ -35,6 +41,7 @@ pub struct Loaded {
 }
 
 /// What a file compiles to.
+#[derive(Clone)]
 pub enum Code {
     /// A component.
     Component(Component),
@@ -69,6 +76,7 @@ impl Loaded {
             let loaded = load_component(&self.path, engine, cache)?;
             return Ok(Loaded {
                 engine_handler,
+                source: None,
                 ..loaded
             });
         }
@@ -78,6 +86,36 @@ impl Loaded {
             name: self.name.clone(),
             engine: engine.clone(),
             engine_handler,
+            source: None,
+            code,
+            world: self.world.clone(),
+        })
+    }
+
+    /// Whether this code was compiled for its handler's start engine
+    /// ([`Handler::configure_start_engine`]), the cache not holding the code for the full one.
+    pub fn is_provisional(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// For [provisional](Self::is_provisional) code: the code of the same bytes for the full
+    /// engine of its handler, from the cache, or compiled and cached. Meant for a thread in the
+    /// background while the provisional code runs: it compiles on the calling thread only, so
+    /// it takes one core, and shows no spinner. Code that is not provisional is returned as is.
+    pub fn completed(&self, settings: &Settings, cache: Option<&Cache>) -> Result<Loaded> {
+        let Some(source) = &self.source else {
+            return Ok(self.clone());
+        };
+        let handler = self.engine_handler.and_then(handler_named);
+        let engine = build(settings, handler, Variant::Serial)?;
+        let kind = self.code.kind();
+        let code = compiled(&self.path, &engine, kind, source, cache, false)?;
+        Ok(Loaded {
+            path: self.path.clone(),
+            name: self.name.clone(),
+            engine,
+            engine_handler: self.engine_handler,
+            source: None,
             code,
             world: self.world.clone(),
         })
@@ -196,10 +234,10 @@ pub fn load_component(path: &Path, engine: &Engine, cache: Option<&Cache>) -> Re
             .map_err(|e| cannot_load_precompiled(path, kind, e))?,
         None => {
             let (binary, kind) = read_wasm(path)?;
-            compiled(path, engine, kind, &binary, cache)?
+            compiled(path, engine, kind, &binary, cache, true)?
         }
     };
-    Ok(finish(path, engine.clone(), code, None, started))
+    Ok(finish(path, engine.clone(), code, None, None, started))
 }
 
 /// Loads the file at `path` to be run: compiled for the engine of the handler that will run it
@@ -208,16 +246,21 @@ pub fn load_component(path: &Path, engine: &Engine, cache: Option<&Cache>) -> Re
 /// and exports ([`World::sketch`]); the caller selects the handler on the compiled world and
 /// moves the code if the guess was wrong ([`Loaded::for_engine`]). A precompiled artifact
 /// decides its engine itself: each handler's engine is tried, the base one first.
+///
+/// With `allow_provisional`, a component whose handler has a start engine, and whose code for
+/// the handler's full engine is not in the cache, is compiled for the start engine instead
+/// ([`Loaded::provisional`]).
 pub fn load_for_run(
     path: &Path,
     settings: &Settings,
     cache: Option<&Cache>,
     matches: &ArgMatches,
     forced: Option<&'static dyn Handler>,
+    allow_provisional: bool,
 ) -> Result<Loaded> {
     let started = Instant::now();
     let own_engine = |h: &&'static dyn Handler| wants_own_engine(*h, settings);
-    let (engine, handler, code) = match precompiled_kind(path) {
+    let (engine, handler, code, source) = match precompiled_kind(path) {
         Some(kind) => {
             let candidates: Vec<Option<&'static dyn Handler>> = match forced {
                 Some(handler) => vec![Some(handler).filter(own_engine)],
@@ -240,7 +283,7 @@ pub fn load_for_run(
                 }
             }
             match (loaded, first_error) {
-                (Some(loaded), _) => loaded,
+                (Some((engine, handler, code)), _) => (engine, handler, code, None),
                 (None, Some(e)) => return Err(cannot_load_precompiled(path, kind, e)),
                 (None, None) => unreachable!("the base engine is always a candidate"),
             }
@@ -253,8 +296,22 @@ pub fn load_for_run(
             };
             let handler = forced.or_else(guessed).filter(own_engine);
             let engine = build_engine(settings, handler)?;
-            let code = compiled(path, &engine, kind, &binary, cache)?;
-            (engine, handler, code)
+            let cached = cache.and_then(|cache| cache.get(&engine, kind, &binary));
+            let start = match (&cached, handler) {
+                (None, Some(handler)) if allow_provisional => build_start_engine(settings, handler),
+                _ => None,
+            };
+            match (cached, start) {
+                (Some(code), _) => (engine, handler, code, None),
+                (None, Some(start)) => {
+                    let code = compiled(path, &start, kind, &binary, cache, true)?;
+                    (start, handler, code, Some(Arc::from(binary)))
+                }
+                (None, None) => {
+                    let code = compiled_afresh(path, &engine, kind, &binary, cache, true)?;
+                    (engine, handler, code, None)
+                }
+            }
         }
     };
     Ok(finish(
@@ -262,22 +319,42 @@ pub fn load_for_run(
         engine,
         code,
         handler.map(|h| h.name()),
+        source,
         started,
     ))
 }
 
-/// The code for `binary` from `cache`, or compiled (and then cached).
+/// The code for `binary` from `cache`, or compiled (and then cached), with a spinner if
+/// `spinner`.
 fn compiled(
     path: &Path,
     engine: &Engine,
     kind: WasmKind,
     binary: &[u8],
     cache: Option<&Cache>,
+    spinner: bool,
 ) -> Result<Code> {
     if let Some(code) = cache.and_then(|cache| cache.get(engine, kind, binary)) {
         return Ok(code);
     }
-    let code = while_compiling(&file_name(path), || compile(path, engine, kind, binary))?;
+    compiled_afresh(path, engine, kind, binary, cache, spinner)
+}
+
+/// `binary` compiled (and then cached), with a spinner if `spinner`.
+fn compiled_afresh(
+    path: &Path,
+    engine: &Engine,
+    kind: WasmKind,
+    binary: &[u8],
+    cache: Option<&Cache>,
+    spinner: bool,
+) -> Result<Code> {
+    let compile = || compile(path, engine, kind, binary);
+    let code = if spinner {
+        while_compiling(&file_name(path), compile)?
+    } else {
+        compile()?
+    };
     if let Some(cache) = cache {
         cache.put(engine, kind, binary, &code);
     }
@@ -296,6 +373,7 @@ fn finish(
     engine: Engine,
     code: Code,
     engine_handler: Option<&'static str>,
+    source: Option<Arc<[u8]>>,
     started: Instant,
 ) -> Loaded {
     tracing::debug!(file = %path.display(), elapsed = ?started.elapsed(), "code ready");
@@ -308,6 +386,7 @@ fn finish(
         name: file_name(path),
         engine,
         engine_handler,
+        source,
         code,
         world,
     }

@@ -3,6 +3,7 @@
 //! has a cache of its own, so each compiles the guest: the cold path is what they test.
 
 use crate::precompiled::{cached_in, entries};
+use crate::serve::{COMPLETED, PROVISIONAL, endless_requests_leave_room_for};
 use crate::server::{Server, get};
 use worldhost_test_artifacts as guest;
 
@@ -55,18 +56,44 @@ fn a_python_proxy_is_served() {
     let mut server = Server::start_with_env(
         &[("XDG_CACHE_HOME", cache.path())],
         "run",
-        &[guest::HTTP_PY],
+        &["-v", guest::HTTP_PY],
     );
     let (status, body) = get(&server.url("/py?x=1"));
     assert_eq!(
         (status, body.as_str()),
         (200, "Hello from Python! You asked for /py?x=1\n")
     );
+    // Chosen by its world (`run`, not `serve`), the proxy was compiled for the server's start
+    // engine at once (the handler is guessed from its export names before compiling), then
+    // for its full engine in the background; nothing else.
+    assert!(server.stderr().contains(PROVISIONAL), "{}", server.stderr());
+    server.wait_for(COMPLETED);
     assert_eq!(get(&server.url("/again")).0, 200);
     server.stop("TERM");
-    // Chosen by its world (`run`, not `serve`), the proxy was still compiled once, for the
-    // server's engine: the handler is guessed from its export names before compiling.
-    assert_eq!(entries(cache.path()).len(), 1);
+    assert_eq!(entries(cache.path()).len(), 2);
+}
+
+#[test]
+fn endless_guests_do_not_starve_others_while_the_full_code_compiles() {
+    // A cold start serves from code without epoch checks, which cannot make a guest yield: each
+    // guest has a thread of its own until the full code (compiling in the background, on one
+    // core, for many seconds here) takes over.
+    let cache = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_env(
+        &[("XDG_CACHE_HOME", cache.path())],
+        "serve",
+        &["-v", "--shutdown-grace", "1s", guest::HTTP_PY],
+    );
+    assert!(server.stderr().contains(PROVISIONAL), "{}", server.stderr());
+    endless_requests_leave_room_for(&server, "/healthy");
+    assert!(
+        !server.stderr().contains(COMPLETED),
+        "the full code took over before the test was done: it did not test the provisional \
+         phase\n{}",
+        server.stderr()
+    );
+    // The guests still computing cannot be stopped; the server exits without them.
+    assert_eq!(server.stop("TERM").code(), Some(0));
 }
 
 #[test]

@@ -149,11 +149,15 @@ fn a_deadline_overrun_is_a_504_and_others_are_served() {
     server.wait_for("ran past its time limit");
 }
 
-#[test]
-fn guests_that_never_end_do_not_starve_other_requests() {
-    // No `-W timeout`: more endless requests than the server has worker threads, each computing
-    // without a pause; every other request must still be answered.
-    let server = Server::start(&[guest::HTTP_ROUTES]);
+/// The line a server logs (with `-v`) when it starts from code without epoch checks.
+pub(crate) const PROVISIONAL: &str = "serving from code compiled without epoch checks";
+/// The line it logs when the code with them takes over.
+pub(crate) const COMPLETED: &str = "serving from the code with epoch checks";
+
+/// Sends eight requests to `/spin` (more than the server has worker threads: the test machine
+/// has 2 cores), each computing without a pause, then checks that other requests are still
+/// answered, with `healthy`.
+pub(crate) fn endless_requests_leave_room_for(server: &Server, healthy: &str) {
     let spinning: Vec<std::net::TcpStream> = (0..8)
         .map(|_| {
             let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
@@ -165,9 +169,73 @@ fn guests_that_never_end_do_not_starve_other_requests() {
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(300));
     for _ in 0..3 {
-        assert_eq!(get(&server.url("/status/200")).0, 200);
+        assert_eq!(get(&server.url(healthy)).0, 200);
     }
     drop(spinning);
+}
+
+#[test]
+fn guests_that_never_end_do_not_starve_other_requests() {
+    // No `-W timeout`, and the code with epoch checks: the endless guests yield their workers.
+    // (While that code compiles, each guest has a thread of its own instead; the Python test
+    // `endless_guests_do_not_starve_others_while_the_full_code_compiles` covers that phase.)
+    let cache = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_env(
+        &[("XDG_CACHE_HOME", cache.path())],
+        "serve",
+        &["-v", guest::HTTP_ROUTES],
+    );
+    server.wait_for(COMPLETED);
+    endless_requests_leave_room_for(&server, "/status/200");
+}
+
+#[test]
+fn a_cold_start_serves_at_once_and_the_next_starts_from_the_full_code() {
+    let cache = tempfile::tempdir().unwrap();
+    let start = || {
+        Server::start_with_env(
+            &[("XDG_CACHE_HOME", cache.path())],
+            "serve",
+            &["-v", guest::HTTP_HELLO],
+        )
+    };
+    // Cold: compiled without epoch checks, served, then the code with them takes over.
+    let mut cold = start();
+    assert!(cold.stderr().contains(PROVISIONAL), "{}", cold.stderr());
+    assert_eq!(get(&cold.url("/")).0, 200);
+    cold.wait_for(COMPLETED);
+    assert_eq!(get(&cold.url("/")).0, 200);
+    assert_eq!(cold.stop("TERM").code(), Some(0));
+    // Both codes are cached; the next start takes the full one and compiles nothing.
+    assert_eq!(crate::precompiled::entries(cache.path()).len(), 2);
+    let mut warm = start();
+    assert_eq!(get(&warm.url("/")).0, 200);
+    assert_eq!(warm.stop("TERM").code(), Some(0));
+    let log = warm.stderr();
+    assert!(
+        !log.contains(PROVISIONAL) && !log.contains(COMPLETED),
+        "{log}"
+    );
+    assert_eq!(crate::precompiled::entries(cache.path()).len(), 2);
+}
+
+#[test]
+fn under_w_timeout_the_first_code_has_epoch_checks() {
+    // The deadline needs them from the first request: no provisional phase.
+    let cache = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_env(
+        &[("XDG_CACHE_HOME", cache.path())],
+        "serve",
+        &["-v", "-W", "timeout=5s", guest::HTTP_HELLO],
+    );
+    assert_eq!(get(&server.url("/")).0, 200);
+    assert_eq!(server.stop("TERM").code(), Some(0));
+    assert!(
+        !server.stderr().contains(PROVISIONAL),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(crate::precompiled::entries(cache.path()).len(), 1);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! same per-connection code as a real socket.
 
 use crate::args::HttpProxyArgs;
-use crate::server::{self, EpochTicker, Server};
+use crate::server::{self, Server};
 use anyhow::{Context as _, Result};
 use clap::FromArgMatches as _;
 use std::sync::Arc;
@@ -16,7 +16,6 @@ use worldhost_core::RunContext;
 pub struct Harness {
     server: Arc<Server>,
     runtime: tokio::runtime::Runtime,
-    _ticker: EpochTicker,
 }
 
 impl Harness {
@@ -28,12 +27,7 @@ impl Harness {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let ticker = EpochTicker::start(server.pre.engine().clone());
-        Ok(Self {
-            server,
-            runtime,
-            _ticker: ticker,
-        })
+        Ok(Self { server, runtime })
     }
 
     /// Sends `request` on a fresh connection, closes the client's side, and returns all the

@@ -52,7 +52,8 @@ impl WasiHttpView for ServeHost {
     }
 }
 
-/// A fresh store for one request, granted what the settings grant.
+/// A fresh store for one request, granted what the settings grant. (In an engine without epoch
+/// checks, the deadline set here is never looked at.)
 pub(crate) fn new_store(
     engine: &Engine,
     settings: &Settings,
@@ -116,4 +117,18 @@ pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     // Every request's guest yields at each epoch tick (see `new_store`).
     config.epoch_interruption(true);
+}
+
+/// The engine to start in when the code for the full one is not cached: the same without epoch
+/// checks, which make a large component's compilation about 10% slower (4.7 s against 5.2 s for
+/// the 18 MB Python proxy guest, `wasmtime compile` with and without `-W epoch-interruption`).
+/// A guest of such code cannot be made to yield, so it is given a thread of its own
+/// (`request::start`) until the full code, compiled in the background, takes over. Under
+/// `-W timeout` the checks are needed from the first request: there is no start engine.
+pub(crate) fn configure_start_engine(config: &mut Config, settings: &Settings) -> bool {
+    if settings.limits.timeout.is_some() {
+        return false;
+    }
+    config.epoch_interruption(false);
+    true
 }

@@ -58,6 +58,10 @@ impl Handler for HttpProxyHandler {
         true
     }
 
+    fn configure_start_engine(&self, config: &mut wasmtime::Config, settings: &Settings) -> bool {
+        host::configure_start_engine(config, settings)
+    }
+
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
         let args = HttpProxyArgs::from_arg_matches(cx.matches)?;
         server::serve(cx, args)

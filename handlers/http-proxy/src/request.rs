@@ -114,8 +114,9 @@ fn start(
     >,
     permit: OwnedSemaphorePermit,
 ) -> anyhow::Result<(ResponseReceiver, oneshot::Receiver<Outcome>)> {
+    let runner = server.runner();
     let mut store: Store<ServeHost> = new_store(
-        server.pre.engine(),
+        runner.pre.engine(),
         &server.settings,
         &server.name,
         &server.outgoing,
@@ -127,12 +128,12 @@ fn start(
         .http()
         .new_incoming_request(Scheme::Http, request)?;
     let out = store.data_mut().http().new_response_outparam(response_tx)?;
-    let pre = server.pre.clone();
     let name = server.name.clone();
     let limits = server.settings.limits;
-    tokio::spawn(async move {
+    let yields = runner.yields;
+    let guest = async move {
         let run = async {
-            let proxy = pre.instantiate_async(&mut store).await?;
+            let proxy = runner.pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
@@ -155,7 +156,19 @@ fn start(
         let _ = done_tx.send(outcome);
         drop(store);
         drop(permit);
-    });
+    };
+    if yields {
+        tokio::spawn(guest);
+    } else {
+        // Code without epoch checks cannot be made to yield: a guest that computed for long,
+        // or forever, would hold a runtime worker that other connections need. So it runs on a
+        // thread of its own (tokio's blocking pool keeps them for reuse), and the OS shares the
+        // cores; its awaits still run on the runtime, through the handle. Each request then
+        // crosses threads, which costs throughput (scripts/bench-serve: about a quarter of the
+        // worker-run figure), so this lasts only until the code with checks takes over.
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(guest));
+    }
     Ok((response_rx, done_rx))
 }
 

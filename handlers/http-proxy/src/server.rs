@@ -13,8 +13,8 @@ use hyper_util::rt::TokioTimer;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -23,12 +23,14 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use worldhost_core::engine::cache_for;
 use worldhost_core::link::link_unprovided;
-use worldhost_core::{RunContext, Settings};
+use worldhost_core::{Loaded, RunContext, Settings};
 
 /// What every request needs, shared.
 pub(crate) struct Server {
-    pub pre: ProxyPre<ServeHost>,
+    /// The code requests are served from; replaced once when provisional code is completed.
+    runner: RwLock<Arc<Runner>>,
     pub settings: Settings,
     /// The component's file name: the guest's argv[0] and the name in logs.
     pub name: String,
@@ -39,13 +41,68 @@ pub(crate) struct Server {
     pub outgoing: OutgoingPolicy,
 }
 
+/// The pre-instantiated component requests are served from, and how its guests run.
+pub(crate) struct Runner {
+    pub pre: ProxyPre<ServeHost>,
+    /// Whether the code has epoch checks, so that a guest yields at the ticks: then guests run
+    /// as tasks on the runtime's workers. Without them (provisional code: see
+    /// [`complete_in_background`]), each guest runs on a thread of its own.
+    pub yields: bool,
+    _ticker: Option<EpochTicker>,
+}
+
+impl Runner {
+    /// Links `loaded` and pre-instantiates it.
+    fn new(loaded: &Loaded, settings: &Settings) -> Result<Self> {
+        let mut linker: Linker<ServeHost> = Linker::new(&loaded.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        link_unprovided(&mut linker, loaded, settings, &["http"])?;
+        let pre = linker
+            .instantiate_pre(loaded.component()?)
+            .map_err(anyhow::Error::from)
+            .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
+            .with_context(|| format!("cannot prepare `{}` for serving", loaded.path.display()))?;
+        let yields = !loaded.is_provisional();
+        Ok(Self {
+            _ticker: yields.then(|| EpochTicker::start(loaded.engine.clone())),
+            pre,
+            yields,
+        })
+    }
+}
+
+impl Server {
+    /// The code a new request is served from.
+    pub(crate) fn runner(&self) -> Arc<Runner> {
+        self.runner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode> {
     let server = prepare(&cx, args)?;
+    if cx.component.is_provisional() {
+        tracing::info!(
+            "serving from code compiled without epoch checks, each request's guest on a thread \
+             of its own, while the code with them compiles in the background"
+        );
+        complete_in_background(&server, cx.component);
+    }
+    // Every request in flight may hold a blocking thread for its guest (see `request::start`);
+    // tokio's own 512 stay for what WASI's filesystem calls hand to the blocking pool.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(server.args.max_concurrent_requests.saturating_add(512))
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(server))
+    let exit = runtime.block_on(run(server));
+    // A guest that computes forever cannot be stopped without `-W timeout`: its thread is left
+    // behind at exit rather than waited for.
+    runtime.shutdown_background();
+    exit
 }
 
 /// Checks the flags, links the component and pre-instantiates it: everything but the socket.
@@ -62,18 +119,10 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
             "`--header-read-timeout 0` would close every connection at once; give a duration such as `30s`"
         );
     }
-    let mut linker: Linker<ServeHost> = Linker::new(&loaded.engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    link_unprovided(&mut linker, loaded, cx.settings, &["http"])?;
-    let pre = linker
-        .instantiate_pre(loaded.component()?)
-        .map_err(anyhow::Error::from)
-        .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
-        .with_context(|| format!("cannot prepare `{}` for serving", loaded.path.display()))?;
+    let runner = Runner::new(loaded, cx.settings)?;
     let connections = connection_budget(args.max_connections);
     let server = Arc::new(Server {
-        pre,
+        runner: RwLock::new(Arc::new(runner)),
         settings: cx.settings.clone(),
         name: loaded.name.clone(),
         permits: Arc::new(Semaphore::new(args.max_concurrent_requests)),
@@ -82,6 +131,47 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         args,
     });
     Ok(server)
+}
+
+/// Compiles the full code of provisional `loaded` (with epoch checks) on a thread in the
+/// background, on one core, so that requests are served meanwhile; then new requests are
+/// served from it (those in flight finish on the provisional code). It goes into the cache, so
+/// the next start begins with it. (Not at a lower priority: under full load a niced compile
+/// would get almost no CPU, and the server would stay on the slower provisional path for
+/// minutes.) Should it fail, the server goes on with the provisional code, which is as safe,
+/// only slower under load.
+fn complete_in_background(server: &Arc<Server>, loaded: &Loaded) {
+    let server = server.clone();
+    let loaded = loaded.clone();
+    let spawned = std::thread::Builder::new()
+        .name("worldhost-compile".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let completed = loaded
+                .completed(&server.settings, cache_for(&server.settings).as_ref())
+                .and_then(|full| Runner::new(&full, &server.settings));
+            match completed {
+                Ok(runner) => {
+                    *server
+                        .runner
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner) = Arc::new(runner);
+                    tracing::info!(
+                        elapsed = ?started.elapsed(),
+                        "serving from the code with epoch checks: guests run on the runtime's \
+                         workers and yield at the ticks"
+                    );
+                }
+                Err(e) => tracing::warn!(
+                    "cannot compile `{}` with epoch checks ({e:#}); serving on without them, \
+                     each request's guest on a thread of its own",
+                    server.name
+                ),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the background compile ({e}); serving without epoch checks");
+    }
 }
 
 /// Serves one connection until the client closes it, its header read times out, or `stop`
@@ -128,7 +218,6 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
     // Listen for signals before saying we serve: a signal right after the line is not lost.
     let mut signals = Signals::new()?;
     eprintln!("Serving HTTP on http://{local}/");
-    let _ticker = EpochTicker::start(server.pre.engine().clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -290,8 +379,9 @@ impl Signals {
     }
 }
 
-/// Advances the engine's epoch TICKS_PER_SECOND times a second: running guests yield at each
-/// tick, and the per-request deadline of `-W timeout` is checked; one thread for the server.
+/// Advances the engine's epoch TICKS_PER_SECOND times a second: running guests yield at the
+/// ticks, and the deadline of `-W timeout` is checked; one thread per [`Runner`] with epoch
+/// checks.
 pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
 }

@@ -1,4 +1,5 @@
-"""A wasi:http/proxy guest in Python: answers every request with a greeting and its path."""
+"""A wasi:http/proxy guest in Python: answers every request with a greeting and its path, except
+`/spin`, which computes forever."""
 
 from componentize_py_types import Ok
 from wit_world import exports
@@ -13,6 +14,9 @@ from wit_world.imports.types import (
 
 class IncomingHandler(exports.IncomingHandler):
     def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
+        if request.path_with_query() == "/spin":
+            while True:
+                pass
         text = f"Hello from Python! You asked for {request.path_with_query()}\n".encode()
         response = OutgoingResponse(Fields.from_list([("content-type", b"text/plain")]))
         body = response.body()
