@@ -351,14 +351,29 @@ fn compiled_afresh(
 ) -> Result<Code> {
     let compile = || compile(path, engine, kind, binary);
     let code = if spinner {
-        while_compiling(&file_name(path), compile)?
+        while_compiling(&file_name(path), compile)
     } else {
-        compile()?
+        compile()
     };
+    release_freed_memory();
+    let code = code?;
     if let Some(cache) = cache {
         cache.put(engine, kind, binary, &code);
     }
     Ok(code)
+}
+
+/// Hands the memory a compilation allocated and freed back to the system; glibc's allocator
+/// keeps it otherwise (a server that compiled the 18 MB Python guest at its start kept more
+/// than 400 MiB resident, against 114 MiB for one started from the cache).
+#[allow(unsafe_code)]
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer: it only returns whole free pages of the allocator's
+    // own arenas to the system, and may be called from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// The file name without its directories: argv[0] for commands, and the name in messages.
