@@ -111,6 +111,9 @@ fn build_python_guest(root: &Path, out_dir: &Path, name: &str, world: &str) -> P
     let source = root.join("tests/guests-py");
     let work = out_dir.join("python").join(name);
     fs::create_dir_all(&work).expect("OUT_DIR is writable");
+    // componentize-py bundles what is beside the app: the `__pycache__` of an earlier build
+    // would make this one differ.
+    let _ = fs::remove_dir_all(work.join("__pycache__"));
     fs::copy(source.join(name).join("app.py"), work.join("app.py")).expect("app.py exists");
     let component = work.join(format!("{name}.wasm"));
     let tool = componentize_py(root);
