@@ -1,8 +1,10 @@
 //! The clap command tree: `run` (shared flags plus every handler's own, each under its heading),
 //! `inspect`, `handlers`; and the shorthand `worldhost app.wasm` = `worldhost run app.wasm`.
 
+use anyhow::{Result, bail};
 use clap::builder::PossibleValuesParser;
-use clap::{Arg, ArgAction, Args as _, Command, value_parser};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Args as _, Command, value_parser};
 use std::ffi::OsString;
 use worldhost_core::{SharedArgs, handlers};
 
@@ -88,15 +90,47 @@ fn compile_command() -> Command {
                 .value_parser(value_parser!(std::path::PathBuf))
                 .help("The component or core module (.wasm or .wat)"),
         );
-    SharedArgs::augment_args(cmd)
+    with_code_flags(cmd)
         .about("Precompile a component into an artifact that `run` and `serve` start without compiling")
         .long_about(None)
         .override_usage("worldhost compile [OPTIONS] <COMPONENT> [-o OUT]")
         .after_help(
             "The artifact is machine code for this machine, this worldhost and these settings: \
-             of the flags, only `-W fuel` changes it, and it must then be given to `run` as well. \
-             Run only artifacts you made or trust, as you would a native program.",
+             of the flags, only `-W fuel` and `-W timeout` change it, and they must then be given \
+             to `run` as well. Run only artifacts you made or trust, as you would a native program.",
         )
+}
+
+/// The shared flags that grant a running guest something, by clap id, and as written.
+const RUN_ONLY_FLAGS: &[(&str, &str)] =
+    &[("dirs", "--dir"), ("envs", "--env"), ("argv0", "--argv0")];
+
+/// The shared flags for a subcommand that compiles but runs nothing (`compile`, `inspect`):
+/// `-W` (fuel and timeout change the code) and `--no-cache` are shown; `-S` is accepted, as
+/// `wasmtime compile` accepts it, but not shown; the run-only flags are hidden and refused
+/// ([`refuse_run_only_flags`]).
+fn with_code_flags(cmd: Command) -> Command {
+    RUN_ONLY_FLAGS
+        .iter()
+        .map(|(id, _)| *id)
+        .chain(["wasi"])
+        .fold(SharedArgs::augment_args(cmd), |cmd, id| {
+            cmd.mut_arg(id, |arg| arg.hide(true))
+        })
+}
+
+/// An error for a run-only flag given to `subcommand`, which runs nothing.
+pub(crate) fn refuse_run_only_flags(matches: &ArgMatches, subcommand: &str) -> Result<()> {
+    for (id, flag) in RUN_ONLY_FLAGS {
+        if matches.value_source(id) == Some(ValueSource::CommandLine) {
+            bail!(
+                "`{flag}` is for a guest that runs, and `worldhost {subcommand}` runs nothing; \
+                 give `{flag}` to `worldhost run` (of the flags shared with `run`, `{subcommand}` \
+                 takes `-W` and `--no-cache`)"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn cache_command() -> Command {
@@ -107,8 +141,7 @@ fn cache_command() -> Command {
 }
 
 fn inspect_command() -> Command {
-    Command::new("inspect")
-        .about("Show a component's world, its functions, and the handler that would run it")
+    let cmd = Command::new("inspect")
         .arg(handler_arg())
         .arg(
             Arg::new("wit")
@@ -124,18 +157,17 @@ fn inspect_command() -> Command {
                 .help("Print the description as JSON, for tools"),
         )
         .arg(
-            Arg::new("no-cache")
-                .long("no-cache")
-                .action(ArgAction::SetTrue)
-                .help("Do not use the compilation cache"),
-        )
-        .arg(
             Arg::new("component")
                 .value_name("COMPONENT")
                 .required(true)
                 .value_parser(value_parser!(std::path::PathBuf))
                 .help("The component (.wasm or .wat)"),
-        )
+        );
+    // `-W`: an artifact compiled with `-W fuel` is inspected with it. The about is set after
+    // the shared flags, whose doc comment clap would take for it.
+    with_code_flags(cmd)
+        .about("Show a component's world, its functions, and the handler that would run it")
+        .long_about(None)
 }
 
 /// `--handler NAME`: the names come from the registry, so `--help` and clap's error list them.

@@ -26,6 +26,7 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
             path.display()
         );
     }
+    crate::app::refuse_run_only_flags(matches, "compile")?;
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Compiled for the engine of the handler that will run it, as `run` compiles it.
     let loaded = load_for_run(

@@ -3,7 +3,7 @@
 //! prints the world as WIT; `--json` the same description for tools.
 
 use anyhow::{Context as _, Result};
-use clap::ArgMatches;
+use clap::{ArgMatches, FromArgMatches as _};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use worldhost_core::load::load_for_run;
 use worldhost_core::load::read_component;
 use worldhost_core::select::{claims, select};
 use worldhost_core::settings::grant_hint;
-use worldhost_core::{Claim, Function, Item, Settings, World};
+use worldhost_core::{Claim, Function, Item, SharedArgs, World};
 
 pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
     let path = matches
@@ -23,10 +23,8 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
     if matches.get_flag("wit") {
         return crate::print_stdout(&wit_text(path)?);
     }
-    let settings = Settings {
-        cache: !matches.get_flag("no-cache"),
-        ..Settings::default()
-    };
+    crate::app::refuse_run_only_flags(matches, "inspect")?;
+    let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Loaded as `run` loads it: compiled (or cached) for the engine of the handler that would
     // run it, so that a precompiled server loads too, and `run` finds the cache warm.
     let forced = matches

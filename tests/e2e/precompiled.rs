@@ -136,6 +136,42 @@ fn an_artifact_for_other_settings_says_to_recompile() {
         .stderr_has("is a precompiled component that this worldhost cannot load")
         .stderr_has("-W fuel")
         .stderr_has("worldhost compile app.wasm -o fuel.cwasm");
+    // `inspect` takes the same `-W`.
+    worldhost()
+        .args(["inspect", "-W", "fuel=1000000", &fueled])
+        .run()
+        .success()
+        .stdout_has("handler    command");
+    worldhost().args(["inspect", &fueled]).run().code(1);
+}
+
+#[test]
+fn compile_and_inspect_refuse_the_flags_of_a_running_guest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.cwasm").display().to_string();
+    for (subcommand, flag, value) in [
+        ("compile", "--dir", "."),
+        ("compile", "--env", "A=1"),
+        ("inspect", "--argv0", "x"),
+    ] {
+        let mut args = vec![subcommand, flag, value, guest::HELLO];
+        if subcommand == "compile" {
+            args.extend(["-o", &out]);
+        }
+        worldhost()
+            .args(&args)
+            .run()
+            .code(1)
+            .one_paragraph_error()
+            .stderr_has(&format!("`{flag}` is for a guest that runs"))
+            .stderr_has(&format!("give `{flag}` to `worldhost run`"));
+    }
+    assert!(!dir.path().join("x.cwasm").exists());
+    // Their help shows `-W`, not the flags they refuse. `-S` is taken, as by `wasmtime compile`.
+    let help = worldhost().args(["compile", "--help"]).run();
+    let help = &help.success().stdout_has("-W <KEY=VAL>").stdout;
+    assert!(!help.contains("--dir") && !help.contains("--env"), "{help}");
+    compile(&dir, guest::HELLO, "s.cwasm", &["-S", "cli"]);
 }
 
 #[test]
