@@ -164,9 +164,9 @@ fn start(
         // or forever, would hold a runtime worker that other connections need. So it runs on a
         // thread of its own (tokio's blocking pool keeps them for reuse), and the OS shares the
         // cores; its awaits still run on the runtime, through the handle. Each request then
-        // crosses threads each way, which costs throughput (a build that ran every guest so
-        // did about a quarter of the requests/s in scripts/bench-serve), so this lasts only
-        // until the code with checks takes over.
+        // crosses threads each way, which costs some throughput (scripts/bench-start loads a
+        // cold server in this phase), so this lasts only until the code with checks takes
+        // over.
         let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || runtime.block_on(guest));
     }
