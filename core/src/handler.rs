@@ -61,11 +61,13 @@ pub trait Handler: Sync + 'static {
         false
     }
     /// A cheaper engine to start in while the code for [`Handler::configure_engine`]'s engine
-    /// is not compiled yet: `config` already holds that engine's settings, and a handler whose
-    /// settings make compiling slower (a server's epoch checks) may turn them off here and
-    /// return true. Then, when the cache does not hold the code for the full engine, the
-    /// handler is given code compiled for this one, marked [`Loaded::provisional`], and should
-    /// replace it with [`Loaded::completed`] (compiled in the background) when that is ready.
+    /// is not compiled yet: `config` already holds that engine's settings, and a handler that
+    /// can start from code compiled faster (a server, by wasmtime's baseline compiler) may say
+    /// so here and return true. Then, when the cache does not hold the code for the full
+    /// engine, the handler is given code compiled for this one, marked
+    /// [provisional](Loaded::is_provisional), and should replace it with
+    /// [`Loaded::completed`] (compiled in the background) when that is ready. Should this
+    /// engine fail to compile the component, it is compiled for the full one instead.
     fn configure_start_engine(&self, _config: &mut wasmtime::Config, _settings: &Settings) -> bool {
         false
     }

@@ -249,7 +249,7 @@ pub fn load_component(path: &Path, engine: &Engine, cache: Option<&Cache>) -> Re
 ///
 /// With `allow_provisional`, a component whose handler has a start engine, and whose code for
 /// the handler's full engine is not in the cache, is compiled for the start engine instead
-/// ([`Loaded::provisional`]).
+/// ([`Loaded::is_provisional`]).
 pub fn load_for_run(
     path: &Path,
     settings: &Settings,
@@ -303,10 +303,20 @@ pub fn load_for_run(
             };
             match (cached, start) {
                 (Some(code), _) => (engine, handler, code, None),
-                (None, Some(start)) => {
-                    let code = compiled(path, &start, kind, &binary, cache, true)?;
-                    (start, handler, code, Some(Arc::from(binary)))
-                }
+                (None, Some(start)) => match compiled(path, &start, kind, &binary, cache, true) {
+                    Ok(code) => (start, handler, code, Some(Arc::from(binary))),
+                    // A start engine may have a compiler of its own that does not take every
+                    // component (Winch lacks some proposals); the full engine may.
+                    Err(e) => {
+                        tracing::info!(
+                            "cannot compile `{}` for the start engine ({e:#}); compiling it for \
+                             the full one",
+                            path.display()
+                        );
+                        let code = compiled_afresh(path, &engine, kind, &binary, cache, true)?;
+                        (engine, handler, code, None)
+                    }
+                },
                 (None, None) => {
                     let code = compiled_afresh(path, &engine, kind, &binary, cache, true)?;
                     (engine, handler, code, None)

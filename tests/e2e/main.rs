@@ -54,7 +54,7 @@ mod tested {
     };
     pub(crate) use crate::invoke::{invoke_calc, invoke_import};
     pub(crate) use crate::sandbox::connect;
-    pub(crate) use crate::serve::{http_hello, http_routes};
+    pub(crate) use crate::serve::{http_hello, http_routes, http_tail_call};
 }
 
 // A guest without a test named after it does not compile.

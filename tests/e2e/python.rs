@@ -75,24 +75,40 @@ fn a_python_proxy_is_served() {
 
 #[test]
 fn endless_guests_do_not_starve_others_while_the_full_code_compiles() {
-    // A cold start serves from code without epoch checks, which cannot make a guest yield: each
-    // guest has a thread of its own until the full code (compiling in the background, on one
-    // core, for many seconds here) takes over.
+    // A cold start serves from Winch's code while Cranelift's compiles in the background:
+    // Winch's guests must yield at the epoch ticks too.
+    on_winch_code(&["--shutdown-grace", "1s"], |server| {
+        endless_requests_leave_room_for(server, "/healthy")
+    });
+}
+
+#[test]
+fn under_w_timeout_a_guest_of_the_first_code_is_stopped_at_its_deadline() {
+    on_winch_code(&["-W", "timeout=1s"], |server| {
+        assert_eq!(get(&server.url("/spin")).0, 504);
+        assert_eq!(get(&server.url("/")).0, 200);
+    });
+}
+
+/// Serves the Python proxy from an empty cache with `flags`, and runs `check` while the server
+/// still serves from Winch's code (Cranelift's compiles in the background, on one core, for
+/// many seconds on this guest); then the server must stop cleanly, endless guests or not.
+fn on_winch_code(flags: &[&str], check: impl FnOnce(&Server)) {
     let cache = tempfile::tempdir().unwrap();
-    let mut server = Server::start_with_env(
-        &[("XDG_CACHE_HOME", cache.path())],
-        "serve",
-        &["-v", "--shutdown-grace", "1s", guest::HTTP_PY],
-    );
+    let args: Vec<&str> = ["-v"]
+        .iter()
+        .chain(flags)
+        .chain(&[guest::HTTP_PY])
+        .copied()
+        .collect();
+    let mut server = Server::start_with_env(&[("XDG_CACHE_HOME", cache.path())], "serve", &args);
     assert!(server.stderr().contains(PROVISIONAL), "{}", server.stderr());
-    endless_requests_leave_room_for(&server, "/healthy");
+    check(&server);
     assert!(
         !server.stderr().contains(COMPLETED),
-        "the full code took over before the test was done: it did not test the provisional \
-         phase\n{}",
+        "Cranelift's code took over before the check was done: it did not test Winch's\n{}",
         server.stderr()
     );
-    // The guests still computing cannot be stopped; the server exits without them.
     assert_eq!(server.stop("TERM").code(), Some(0));
 }
 

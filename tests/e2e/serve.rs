@@ -150,9 +150,9 @@ fn a_deadline_overrun_is_a_504_and_others_are_served() {
 }
 
 /// The line a server logs (with `-v`) when it starts from code without epoch checks.
-pub(crate) const PROVISIONAL: &str = "serving from code compiled without epoch checks";
+pub(crate) const PROVISIONAL: &str = "serving from code compiled by Winch";
 /// The line it logs when the code with them takes over.
-pub(crate) const COMPLETED: &str = "serving from the code with epoch checks";
+pub(crate) const COMPLETED: &str = "serving from the code compiled by Cranelift";
 
 /// Sends eight requests to `/spin` (more than the server has worker threads: the test machine
 /// has 2 cores), each computing without a pause, then checks that other requests are still
@@ -176,9 +176,9 @@ pub(crate) fn endless_requests_leave_room_for(server: &Server, healthy: &str) {
 
 #[test]
 fn guests_that_never_end_do_not_starve_other_requests() {
-    // No `-W timeout`, and the code with epoch checks: the endless guests yield their workers.
-    // (While that code compiles, each guest has a thread of its own instead; the Python test
-    // `endless_guests_do_not_starve_others_while_the_full_code_compiles` covers that phase.)
+    // No `-W timeout`: the endless guests yield their workers at the epoch ticks. This is
+    // Cranelift's code; the Python test `endless_guests_do_not_starve_others_while_the_full_code_compiles`
+    // covers Winch's, which a cold server starts from.
     let cache = tempfile::tempdir().unwrap();
     let mut server = Server::start_with_env(
         &[("XDG_CACHE_HOME", cache.path())],
@@ -199,7 +199,7 @@ fn a_cold_start_serves_at_once_and_the_next_starts_from_the_full_code() {
             &["-v", guest::HTTP_HELLO],
         )
     };
-    // Cold: compiled without epoch checks, served, then the code with them takes over.
+    // Cold: compiled by Winch, served, then Cranelift's code takes over.
     let mut cold = start();
     assert!(cold.stderr().contains(PROVISIONAL), "{}", cold.stderr());
     assert_eq!(get(&cold.url("/")).0, 200);
@@ -220,20 +220,28 @@ fn a_cold_start_serves_at_once_and_the_next_starts_from_the_full_code() {
 }
 
 #[test]
-fn under_w_timeout_the_first_code_has_epoch_checks() {
-    // The deadline needs them from the first request: no provisional phase.
+pub(crate) fn http_tail_call() {
+    // Winch cannot compile tail calls: a cold server compiles the guest with Cranelift at once,
+    // serves from that code, and caches only it.
     let cache = tempfile::tempdir().unwrap();
     let mut server = Server::start_with_env(
         &[("XDG_CACHE_HOME", cache.path())],
         "serve",
-        &["-v", "-W", "timeout=5s", guest::HTTP_HELLO],
+        &["-v", guest::HTTP_TAIL_CALL],
     );
-    assert_eq!(get(&server.url("/")).0, 200);
+    assert_eq!(
+        get(&server.url("/abc")),
+        (200, "/abc has an even length\n".into())
+    );
     assert_eq!(server.stop("TERM").code(), Some(0));
+    let log = server.stderr();
     assert!(
-        !server.stderr().contains(PROVISIONAL),
-        "{}",
-        server.stderr()
+        log.contains("for the start engine") && log.contains("tail call"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(PROVISIONAL) && !log.contains(COMPLETED),
+        "{log}"
     );
     assert_eq!(crate::precompiled::entries(cache.path()).len(), 1);
 }

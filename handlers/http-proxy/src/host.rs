@@ -8,7 +8,7 @@ use anyhow::Result;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Strategy,
     UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -119,16 +119,15 @@ pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
     config.epoch_interruption(true);
 }
 
-/// The engine to start in when the code for the full one is not cached: the same without epoch
-/// checks, which make a large component's compilation about 10% slower (4.7 s against 5.2 s for
-/// the 18 MB Python proxy guest, `wasmtime compile` with and without `-W epoch-interruption`).
-/// A guest of such code cannot be made to yield, so it is given a thread of its own
-/// (`request::start`) until the full code, compiled in the background, takes over. Under
-/// `-W timeout` the checks are needed from the first request: there is no start engine.
-pub(crate) fn configure_start_engine(config: &mut Config, settings: &Settings) -> bool {
-    if settings.limits.timeout.is_some() {
-        return false;
-    }
-    config.epoch_interruption(false);
+/// The engine to start in when the code for the full one is not cached: the same, with Winch,
+/// wasmtime's baseline compiler, instead of Cranelift. Winch compiles the 18 MB Python proxy
+/// guest in about a third of Cranelift's time, and its code is slower, but not by much on that
+/// guest, whose requests mostly instantiate (`scripts/bench-start`: a cold server's first
+/// answer, and its requests/s from Winch's code and, warm, Cranelift's). Its code has the same epoch checks,
+/// so its guests yield and meet `-W timeout` as the full code's do. A server starts from it,
+/// and Cranelift's code, compiled in the background, takes over (`server::serve`). Where Winch
+/// cannot compile a component or has no backend, core compiles it for the full engine instead.
+pub(crate) fn configure_start_engine(config: &mut Config, _settings: &Settings) -> bool {
+    config.strategy(Strategy::Winch);
     true
 }

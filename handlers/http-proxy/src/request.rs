@@ -130,7 +130,6 @@ fn start(
     let out = store.data_mut().http().new_response_outparam(response_tx)?;
     let name = server.name.clone();
     let limits = server.settings.limits;
-    let yields = runner.yields;
     let guest = async move {
         let run = async {
             let proxy = runner.pre.instantiate_async(&mut store).await?;
@@ -157,19 +156,7 @@ fn start(
         drop(store);
         drop(permit);
     };
-    if yields {
-        tokio::spawn(guest);
-    } else {
-        // Code without epoch checks cannot be made to yield: a guest that computed for long,
-        // or forever, would hold a runtime worker that other connections need. So it runs on a
-        // thread of its own (tokio's blocking pool keeps them for reuse), and the OS shares the
-        // cores; its awaits still run on the runtime, through the handle. Each request then
-        // crosses threads each way, which costs some throughput (scripts/bench-start loads a
-        // cold server in this phase), so this lasts only until the code with checks takes
-        // over.
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || runtime.block_on(guest));
-    }
+    tokio::spawn(guest);
     Ok((response_rx, done_rx))
 }
 

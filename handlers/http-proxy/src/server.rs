@@ -41,14 +41,10 @@ pub(crate) struct Server {
     pub outgoing: OutgoingPolicy,
 }
 
-/// The pre-instantiated component requests are served from, and how its guests run.
+/// The pre-instantiated component requests are served from, with the ticker of its engine.
 pub(crate) struct Runner {
     pub pre: ProxyPre<ServeHost>,
-    /// Whether the code has epoch checks, so that a guest yields at the ticks: then guests run
-    /// as tasks on the runtime's workers. Without them (provisional code: see
-    /// [`complete_in_background`]), each guest runs on a thread of its own.
-    pub yields: bool,
-    _ticker: Option<EpochTicker>,
+    _ticker: EpochTicker,
 }
 
 impl Runner {
@@ -63,11 +59,9 @@ impl Runner {
             .map_err(anyhow::Error::from)
             .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
             .with_context(|| format!("cannot prepare `{}` for serving", loaded.path.display()))?;
-        let yields = !loaded.is_provisional();
         Ok(Self {
-            _ticker: yields.then(|| EpochTicker::start(loaded.engine.clone())),
+            _ticker: EpochTicker::start(loaded.engine.clone()),
             pre,
-            yields,
         })
     }
 }
@@ -86,21 +80,18 @@ pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode>
     let server = prepare(&cx, args)?;
     if cx.component.is_provisional() {
         tracing::info!(
-            "serving from code compiled without epoch checks, each request's guest on a thread \
-             of its own, while the code with them compiles in the background"
+            "serving from code compiled by Winch, wasmtime's baseline compiler, while \
+             Cranelift's compiles in the background"
         );
         complete_in_background(&server, cx.component);
     }
-    // Every request in flight may hold a blocking thread for its guest (see `request::start`);
-    // tokio's own 512 stay for what WASI's filesystem calls hand to the blocking pool.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(server.args.max_concurrent_requests.saturating_add(512))
         .build()
         .context("cannot start the async runtime")?;
     let exit = runtime.block_on(run(server));
-    // A guest that computes forever cannot be stopped without `-W timeout`: its thread is left
-    // behind at exit rather than waited for.
+    // A guest that computes forever, without `-W timeout`, never ends: its task is dropped at
+    // exit rather than waited for.
     runtime.shutdown_background();
     exit
 }
@@ -133,13 +124,13 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
     Ok(server)
 }
 
-/// Compiles the full code of provisional `loaded` (with epoch checks) on a thread in the
+/// Compiles the full code of provisional `loaded` (Cranelift's) on a thread in the
 /// background, on one core, so that requests are served meanwhile; then new requests are
 /// served from it (those in flight finish on the provisional code). It goes into the cache, so
 /// the next start begins with it. (Not at a lower priority: under full load a niced compile
-/// would get almost no CPU, and the server would stay on the slower provisional path for
-/// minutes.) Should it fail, the server goes on with the provisional code, which is as safe,
-/// only slower under load.
+/// would get almost no CPU, and the server would stay on the provisional code for minutes.)
+/// Should it fail, the server goes on with the provisional code, which is as safe, only
+/// slower.
 fn complete_in_background(server: &Arc<Server>, loaded: &Loaded) {
     let server = server.clone();
     let loaded = loaded.clone();
@@ -158,19 +149,17 @@ fn complete_in_background(server: &Arc<Server>, loaded: &Loaded) {
                         .unwrap_or_else(PoisonError::into_inner) = Arc::new(runner);
                     tracing::info!(
                         elapsed = ?started.elapsed(),
-                        "serving from the code with epoch checks: guests run on the runtime's \
-                         workers and yield at the ticks"
+                        "serving from the code compiled by Cranelift"
                     );
                 }
                 Err(e) => tracing::warn!(
-                    "cannot compile `{}` with epoch checks ({e:#}); serving on without them, \
-                     each request's guest on a thread of its own",
+                    "cannot compile `{}` with Cranelift ({e:#}); serving on from Winch's code",
                     server.name
                 ),
             }
         });
     if let Err(e) = spawned {
-        tracing::warn!("cannot start the background compile ({e}); serving without epoch checks");
+        tracing::warn!("cannot start the background compile ({e}); serving from Winch's code");
     }
 }
 
@@ -386,8 +375,7 @@ impl Signals {
 }
 
 /// Advances the engine's epoch TICKS_PER_SECOND times a second: running guests yield at the
-/// ticks, and the deadline of `-W timeout` is checked; one thread per [`Runner`] with epoch
-/// checks.
+/// ticks, and the deadline of `-W timeout` is checked; one thread per [`Runner`].
 pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
 }
