@@ -149,9 +149,9 @@ fn a_deadline_overrun_is_a_504_and_others_are_served() {
     server.wait_for("ran past its time limit");
 }
 
-/// The line a server logs (with `-v`) when it starts from code without epoch checks.
+/// The line a server logs (with `-v`) when it starts from code compiled by Winch.
 pub(crate) const PROVISIONAL: &str = "serving from code compiled by Winch";
-/// The line it logs when the code with them takes over.
+/// The line it logs when Cranelift's code takes over.
 pub(crate) const COMPLETED: &str = "serving from the code compiled by Cranelift";
 
 /// Sends eight requests to `/spin` (more than the server has worker threads: the test machine
