@@ -126,8 +126,12 @@ pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
 /// answer, and its requests/s from Winch's code and, warm, Cranelift's). Its code has the same epoch checks,
 /// so its guests yield and meet `-W timeout` as the full code's do. A server starts from it,
 /// and Cranelift's code, compiled in the background, takes over (`server::serve`). Where Winch
-/// cannot compile a component or has no backend, core compiles it for the full engine instead.
+/// cannot compile a component, core compiles it for the full engine instead. Only on x86_64:
+/// wasmtime's support tiers list Winch there; its aarch64 backend is still in development.
 pub(crate) fn configure_start_engine(config: &mut Config, _settings: &Settings) -> bool {
+    if !cfg!(target_arch = "x86_64") {
+        return false;
+    }
     config.strategy(Strategy::Winch);
     true
 }
