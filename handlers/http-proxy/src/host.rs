@@ -121,10 +121,10 @@ pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
 
 /// The engine to start in when the code for the full one is not cached: the same, with Winch,
 /// wasmtime's baseline compiler, instead of Cranelift. Winch compiles the 18 MB Python proxy
-/// guest in about a third of Cranelift's time, and its code is slower, but not by much on that
-/// guest, whose requests mostly instantiate (`scripts/bench-start`: a cold server's first
-/// answer, and its requests/s from Winch's code and, warm, Cranelift's). Its code has the same epoch checks,
-/// so its guests yield and meet `-W timeout` as the full code's do. A server starts from it,
+/// guest in about a third of Cranelift's time, and its code is slower (`scripts/bench-start`:
+/// a cold server's first answer, and its requests/s from Winch's code and, warm, from
+/// Cranelift's). Its code has the same epoch checks, so its guests yield and meet
+/// `-W timeout` as the full code's do. A server starts from it,
 /// and Cranelift's code, compiled in the background, takes over (`server::serve`). Where Winch
 /// cannot compile a component, core compiles it for the full engine instead. Only on x86_64:
 /// wasmtime's support tiers list Winch there; its aarch64 backend is still in development.
