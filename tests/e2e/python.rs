@@ -51,6 +51,10 @@ fn two_processes_compiling_the_same_component_at_once_both_succeed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "the Winch start is on x86_64 only"
+)]
 fn a_python_proxy_is_served() {
     let cache = tempfile::tempdir().unwrap();
     let mut server = Server::start_with_env(
@@ -74,6 +78,10 @@ fn a_python_proxy_is_served() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "the Winch start is on x86_64 only"
+)]
 fn endless_guests_do_not_starve_others_while_the_full_code_compiles() {
     // A cold start serves from Winch's code while Cranelift's compiles in the background:
     // Winch's guests must yield at the epoch ticks too.
@@ -83,6 +91,10 @@ fn endless_guests_do_not_starve_others_while_the_full_code_compiles() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "the Winch start is on x86_64 only"
+)]
 fn under_w_timeout_a_guest_of_the_first_code_is_stopped_at_its_deadline() {
     on_winch_code(&["-W", "timeout=1s"], |server| {
         assert_eq!(get(&server.url("/spin")).0, 504);

@@ -190,6 +190,10 @@ fn guests_that_never_end_do_not_starve_other_requests() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "the Winch start is on x86_64 only"
+)]
 fn a_cold_start_serves_at_once_and_the_next_starts_from_the_full_code() {
     let cache = tempfile::tempdir().unwrap();
     let start = || {
@@ -220,6 +224,10 @@ fn a_cold_start_serves_at_once_and_the_next_starts_from_the_full_code() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "the Winch start is on x86_64 only"
+)]
 pub(crate) fn http_tail_call() {
     // Winch cannot compile tail calls: a cold server compiles the guest with Cranelift at once,
     // serves from that code, and caches only it.
