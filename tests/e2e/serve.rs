@@ -177,8 +177,9 @@ pub(crate) fn endless_requests_leave_room_for(server: &Server, healthy: &str) {
 #[test]
 fn guests_that_never_end_do_not_starve_other_requests() {
     // No `-W timeout`: the endless guests yield their workers at the epoch ticks. This is
-    // Cranelift's code; the Python test `endless_guests_do_not_starve_others_while_the_full_code_compiles`
-    // covers Winch's, which a cold server starts from.
+    // Cranelift's code; the Python test
+    // `endless_guests_do_not_starve_others_while_the_full_code_compiles` covers Winch's, which
+    // a cold server starts from.
     let cache = tempfile::tempdir().unwrap();
     let mut server = Server::start_with_env(
         &[("XDG_CACHE_HOME", cache.path())],
