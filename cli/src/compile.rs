@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use worldhost_core::SharedArgs;
-use worldhost_core::cache::{Cache, Usage};
+use worldhost_core::cache::{Location, Usage};
 use worldhost_core::engine::cache_for;
 use worldhost_core::load::{load_for_run, precompiled_kind};
 
@@ -27,6 +27,7 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         );
     }
     crate::app::refuse_run_only_flags(matches, "compile")?;
+    check_output(&out)?;
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Compiled for the engine of the handler that will run it, as `run` compiles it.
     let loaded = load_for_run(
@@ -41,6 +42,39 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
     write_atomically(&out, &artifact)?;
     tracing::info!(artifact = %out.display(), bytes = artifact.len(), "written");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `-o OUT` must be a regular file or a new path: the artifact is renamed into place, which
+/// would replace a link, a FIFO or a device (as root, `-o /dev/null` made `/dev/null` a regular
+/// file). worldhost refuses them rather than writing through them, as `wasmtime compile` does:
+/// an artifact is machine code, and where it lands should be plain to see.
+fn check_output(out: &Path) -> Result<()> {
+    let kind = match std::fs::symlink_metadata(out) {
+        Ok(meta) if meta.is_file() => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("cannot check `{}`: {e}", out.display()),
+        Ok(meta) => {
+            use std::os::unix::fs::FileTypeExt as _;
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                "a symbolic link"
+            } else if kind.is_dir() {
+                "a directory"
+            } else if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_char_device() || kind.is_block_device() {
+                "a device"
+            } else {
+                "not a regular file"
+            }
+        }
+    };
+    bail!(
+        "`{}` is {kind}; `worldhost compile -o` writes the artifact to a regular file or a new \
+         path (it replaces the file whole, never writes through a link or into a device); \
+         give another `-o`",
+        out.display()
+    )
 }
 
 /// Writes `bytes` to `out` through a temporary file beside it, so that a reader (or a run
@@ -69,21 +103,34 @@ fn write_atomically(out: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 pub(crate) fn cache(matches: &ArgMatches) -> Result<ExitCode> {
-    let cache = Cache::locate()?;
-    let dir = cache.dir().display();
+    let location = Location::from_env()?;
+    let dir = location.dir.display();
+    // Opened only if it is there, and refused (not listed, not cleared) if it is not the
+    // user's own: `clear` through a linked directory would delete the link's target's files.
+    let opened = || {
+        location.open(false).map_err(|e| {
+            e.context("the compilation cache is not used; nothing was listed or removed")
+        })
+    };
     match matches.subcommand() {
         Some(("dir", _)) => crate::print_stdout(&format!("{dir}\n")),
         Some(("clear", _)) => {
-            let removed = cache.clear()?;
+            let removed = match opened()? {
+                Some(cache) => cache.clear()?,
+                None => Usage::default(),
+            };
             crate::print_stdout(&format!("removed {} from {dir}\n", describe(removed)))
         }
         _ => {
-            let usage = cache.usage()?;
+            let usage = match opened()? {
+                Some(cache) => cache.usage()?,
+                None => Usage::default(),
+            };
             crate::print_stdout(&format!(
                 "{dir}\n{}, at most {:.1} GiB\n(`worldhost cache clear` empties it; \
                  XDG_CACHE_HOME moves it; WORLDHOST_CACHE_MAX_SIZE bounds it)\n",
                 describe(usage),
-                cache.max_bytes() as f64 / (1u64 << 30) as f64
+                location.max_bytes as f64 / (1u64 << 30) as f64
             ))
         }
     }

@@ -15,6 +15,11 @@
 //!   checked one is loaded). A sound entry is memory-mapped by wasmtime, not copied.
 //! - **Writes** go to a temporary file in the same directory, renamed into place: two processes
 //!   that compile the same component at once both succeed, and a reader never sees half a file.
+//! - **Trust**: since an entry is machine code, the directory must be the user's alone (see
+//!   [`crate::private_dir`]): created 0700; one that is a symbolic link, another user's, or
+//!   writable by others is not used (a warning, and the run goes on without the cache); an
+//!   entry is a regular file of the user's, opened without following links or blocking, and
+//!   the file that was checked is the one mapped (through its open descriptor, not its name).
 //!
 //! - **Size**: at most 5 GiB (wasmtime's own default), or `WORLDHOST_CACHE_MAX_SIZE` (bytes,
 //!   or with a K, M or G suffix). A hit marks its entry as used (its modification time); when a
@@ -25,10 +30,13 @@
 //! compiled as if there were no cache, and a warning says why.
 
 use crate::load::{Code, WasmKind};
+use crate::private_dir::PrivateDir;
 use anyhow::{Context as _, Result, bail};
+use std::fs::File;
 use std::hash::{Hash as _, Hasher};
-use std::io::{ErrorKind, Write as _};
+use std::io::{Read, Seek, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
@@ -38,25 +46,28 @@ const MAGIC: &[u8; 16] = b"worldhost-cache2";
 const TRAILER_LEN: usize = 32 + 8 + MAGIC.len();
 /// The file name suffix of an entry.
 const SUFFIX: &str = "whc";
+/// The name prefix of a write under way.
+const PARTIAL: &str = ".partial-";
 
 /// The default bound on the cache's size.
 const DEFAULT_MAX_BYTES: u64 = 5 << 30;
 /// A partial write older than this was left by a process that died.
 const ABANDONED: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// The cache directory: a handle on it, and what it holds.
+/// Where the cache lives and how large it may grow, before it is opened.
 #[derive(Debug, Clone)]
-pub struct Cache {
-    dir: PathBuf,
-    max_bytes: u64,
+pub struct Location {
+    /// The cache directory.
+    pub dir: PathBuf,
+    /// The bound on its size, in bytes.
+    pub max_bytes: u64,
 }
 
-/// A file in the cache directory: an entry, or a partial write.
-struct CacheFile {
-    path: PathBuf,
-    bytes: u64,
-    used: std::time::SystemTime,
-    partial: bool,
+/// The cache directory, open: a handle on it, and what it holds.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: Arc<PrivateDir>,
+    max_bytes: u64,
 }
 
 /// How many entries the cache holds and their total size.
@@ -68,9 +79,9 @@ pub struct Usage {
     pub bytes: u64,
 }
 
-impl Cache {
-    /// The cache in its usual place (see the module's documentation); not created yet.
-    pub fn locate() -> Result<Cache> {
+impl Location {
+    /// The cache in its usual place (see the module's documentation).
+    pub fn from_env() -> Result<Location> {
         let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
             None => dirs::cache_dir().context(
@@ -87,15 +98,30 @@ impl Cache {
             })?,
             Err(_) => DEFAULT_MAX_BYTES,
         };
-        Ok(Cache::at(base.join("worldhost")).with_max_bytes(max_bytes))
+        Ok(Location {
+            dir: base.join("worldhost"),
+            max_bytes,
+        })
     }
 
-    /// The cache in `dir`, with the default bound on its size.
-    pub fn at(dir: impl Into<PathBuf>) -> Cache {
-        Cache {
-            dir: dir.into(),
+    /// Opens the cache, creating its directory when `create` (else `None` if there is none);
+    /// an error says why a directory that is there is not to be trusted.
+    pub fn open(&self, create: bool) -> Result<Option<Cache>> {
+        Ok(PrivateDir::open(&self.dir, create)?.map(|dir| Cache {
+            dir: Arc::new(dir),
+            max_bytes: self.max_bytes,
+        }))
+    }
+}
+
+impl Cache {
+    /// The cache in `dir` (created if missing), with the default bound on its size.
+    pub fn at(dir: &Path) -> Result<Cache> {
+        let location = Location {
+            dir: dir.to_path_buf(),
             max_bytes: DEFAULT_MAX_BYTES,
-        }
+        };
+        Ok(location.open(true)?.expect("a created directory is there"))
     }
 
     /// The same cache, bounded to `max_bytes`.
@@ -110,11 +136,11 @@ impl Cache {
 
     /// The directory entries live in.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
-    /// The entry for `source` (the file's binary) compiled as `kind` by `engine`.
-    fn entry(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> PathBuf {
+    /// The name of the entry for `source` (the file's binary) compiled as `kind` by `engine`.
+    fn entry(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> String {
         let mut key = Blake3Hasher(blake3::Hasher::new());
         key.0.update(MAGIC);
         key.0.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -122,30 +148,29 @@ impl Cache {
         key.0.update(&[kind as u8]);
         key.0.update(&(source.len() as u64).to_le_bytes());
         key.0.update(source);
-        let name = format!("{}.{SUFFIX}", key.0.finalize().to_hex());
-        self.dir.join(name)
+        format!("{}.{SUFFIX}", key.0.finalize().to_hex())
     }
 
     /// The compiled code for `source`, if the cache holds a sound entry for it. An entry that
     /// fails its check is removed (with a warning) so that the caller compiles afresh.
     pub fn get(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> Option<Code> {
-        let path = self.entry(engine, kind, source);
-        let checked = match check_entry(&path) {
-            Ok(true) => deserialize_file(engine, kind, &path),
-            Ok(false) => return None,
+        let name = self.entry(engine, kind, source);
+        let loaded = match self.dir.open_file(&name) {
+            Ok(None) => return None,
+            Ok(Some(file)) => load_entry(engine, kind, file),
             Err(e) => Err(e),
         };
-        match checked {
+        match loaded {
             Ok(code) => {
-                tracing::debug!(entry = %path.display(), "cache hit");
+                tracing::debug!(entry = %name, "cache hit");
                 Some(code)
             }
             Err(e) => {
                 tracing::warn!(
                     "the cache entry `{}` is not sound ({e:#}); removing it and compiling again",
-                    path.display()
+                    self.dir().join(&name).display()
                 );
-                let _ = std::fs::remove_file(&path);
+                let _ = self.dir.remove(&name);
                 None
             }
         }
@@ -153,42 +178,45 @@ impl Cache {
 
     /// Stores `code`, compiled from `source`, for the next run. Failing to is a warning only.
     pub fn put(&self, engine: &Engine, kind: WasmKind, source: &[u8], code: &Code) {
-        let path = self.entry(engine, kind, source);
-        let written = self.write(&path, code).and_then(|()| self.trim(&path));
+        let name = self.entry(engine, kind, source);
+        let written = self.write(&name, code).and_then(|()| self.trim(&name));
         if let Err(e) = written {
             tracing::warn!(
                 "cannot write to the compilation cache in `{}`: {e:#} (the next run compiles \
                  again; `--no-cache` silences this)",
-                self.dir.display()
+                self.dir().display()
             );
         }
     }
 
-    fn write(&self, path: &Path, code: &Code) -> Result<()> {
+    fn write(&self, name: &str, code: &Code) -> Result<()> {
         let artifact = code.serialize()?;
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create `{}`", self.dir.display()))?;
-        let mut file = tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(&self.dir)?;
-        file.write_all(&artifact)?;
-        file.write_all(blake3::hash(&artifact).as_bytes())?;
-        file.write_all(&(artifact.len() as u64).to_le_bytes())?;
-        file.write_all(MAGIC)?;
-        file.persist(path)?;
-        tracing::debug!(entry = %path.display(), bytes = artifact.len(), "cached");
+        let (mut file, partial) = self.dir.create_temporary(PARTIAL)?;
+        let written = (|| {
+            file.write_all(&artifact)?;
+            file.write_all(blake3::hash(&artifact).as_bytes())?;
+            file.write_all(&(artifact.len() as u64).to_le_bytes())?;
+            file.write_all(MAGIC)?;
+            drop(file);
+            self.dir.rename(&partial, name)
+        })();
+        if written.is_err() {
+            let _ = self.dir.remove(&partial);
+        }
+        written?;
+        tracing::debug!(entry = %name, bytes = artifact.len(), "cached");
         Ok(())
     }
 
     /// Brings the cache back under its bound after `written` was added: removes the entries
     /// used longest ago (never `written`), and partial writes abandoned for an hour.
-    fn trim(&self, written: &Path) -> Result<()> {
+    fn trim(&self, written: &str) -> Result<()> {
         let mut files = self.files()?;
         let now = std::time::SystemTime::now();
         let mut total: u64 = files.iter().map(|f| f.bytes).sum();
-        for file in files.iter().filter(|f| f.partial) {
-            if now.duration_since(file.used).unwrap_or_default() > ABANDONED
-                && std::fs::remove_file(&file.path).is_ok()
+        for file in files.iter().filter(|f| f.name.starts_with(PARTIAL)) {
+            if now.duration_since(file.modified).unwrap_or_default() > ABANDONED
+                && self.dir.remove(&file.name).is_ok()
             {
                 total -= file.bytes;
             }
@@ -196,27 +224,29 @@ impl Cache {
         if total <= self.max_bytes {
             return Ok(());
         }
-        files.retain(|f| !f.partial && f.path != written);
-        files.sort_by_key(|f| f.used);
+        files.retain(|f| !f.name.starts_with(PARTIAL) && f.name != written);
+        files.sort_by_key(|f| f.modified);
         let target = self.max_bytes / 4 * 3;
         for file in files {
             if total <= target {
                 break;
             }
-            match std::fs::remove_file(&file.path) {
+            // One another process evicted first counts as removed.
+            match self.dir.remove(&file.name) {
                 Ok(()) => {
-                    tracing::debug!(entry = %file.path.display(), "evicted");
+                    tracing::debug!(entry = %file.name, "evicted");
                     total -= file.bytes;
                 }
-                // Another process evicted it first.
-                Err(e) if e.kind() == ErrorKind::NotFound => total -= file.bytes,
-                Err(e) => bail!("cannot remove `{}`: {e}", file.path.display()),
+                Err(e) => bail!(
+                    "cannot remove `{}`: {e}",
+                    self.dir().join(&file.name).display()
+                ),
             }
         }
         Ok(())
     }
 
-    /// What the cache holds now (nothing, if it does not exist).
+    /// What the cache holds now.
     pub fn usage(&self) -> Result<Usage> {
         let mut usage = Usage::default();
         for file in self.files()? {
@@ -227,62 +257,56 @@ impl Cache {
     }
 
     /// Removes every entry (and leftovers of interrupted writes); returns what was removed.
+    /// Only names in the directory itself are removed: nothing a link points to.
     pub fn clear(&self) -> Result<Usage> {
         let mut removed = Usage::default();
         for file in self.files()? {
-            match std::fs::remove_file(&file.path) {
+            match self.dir.remove(&file.name) {
                 Ok(()) => {
                     removed.entries += 1;
                     removed.bytes += file.bytes;
                 }
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => bail!("cannot remove `{}`: {e}", file.path.display()),
+                Err(e) => bail!(
+                    "cannot remove `{}`: {e}",
+                    self.dir().join(&file.name).display()
+                ),
             }
         }
         Ok(removed)
     }
 
     /// The entries and partial writes in the directory.
-    fn files(&self) -> Result<Vec<CacheFile>> {
-        let listing = match std::fs::read_dir(&self.dir) {
-            Ok(listing) => listing,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => bail!("cannot read `{}`: {e}", self.dir.display()),
-        };
-        let mut entries = Vec::new();
-        for item in listing {
-            let item = item?;
-            let name = item.file_name();
-            let name = name.to_string_lossy();
-            let partial = name.starts_with(".partial-");
-            if !partial && !name.ends_with(&format!(".{SUFFIX}")) {
-                continue;
-            }
-            // A file removed meanwhile (by another process) is simply not listed.
-            let Ok(metadata) = item.metadata() else {
-                continue;
-            };
-            entries.push(CacheFile {
-                path: item.path(),
-                bytes: metadata.len(),
-                used: metadata.modified()?,
-                partial,
-            });
-        }
-        Ok(entries)
+    fn files(&self) -> Result<Vec<crate::private_dir::Listed>> {
+        self.dir
+            .list(|name| name.starts_with(PARTIAL) || name.ends_with(&format!(".{SUFFIX}")))
     }
 }
 
-/// Checks the entry at `path`: `false` if there is none; an error if its trailer, length or hash
-/// do not check out. Reads the file in blocks, hashing as it goes, without holding it whole.
-fn check_entry(path: &Path) -> Result<bool> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    let size = file.metadata()?.len();
+/// Checks the open entry `file` and loads its code into `engine`, from the same open file.
+fn load_entry(engine: &Engine, kind: WasmKind, mut file: File) -> Result<Code> {
+    check_entry(&mut file)?;
+    // Marks the entry as used, for eviction; a cache on a file system that refuses it still
+    // works, only evicts by age of writing.
+    let _ = file.set_modified(std::time::SystemTime::now());
+    match PrivateDir::path_of_open(&file) {
+        // The path names the open file, whatever the entry's name points to by now.
+        Some(path) => deserialize_file(engine, kind, &path),
+        // No such path on this system: the checked bytes, read from the open file.
+        None => {
+            let mut bytes = Vec::new();
+            file.rewind()?;
+            file.read_to_end(&mut bytes)?;
+            check_entry(&mut std::io::Cursor::new(&bytes))?;
+            deserialize(engine, kind, &bytes)
+        }
+    }
+}
+
+/// Checks an entry: an error if its trailer, length or hash do not check out. Reads it in
+/// blocks, hashing as it goes, without holding it whole.
+fn check_entry(file: &mut (impl Read + Seek)) -> Result<()> {
+    use std::io::SeekFrom;
+    let size = file.seek(SeekFrom::End(0))?;
     let Some(len) = size.checked_sub(TRAILER_LEN as u64) else {
         bail!("{size} bytes, shorter than its trailer: truncated");
     };
@@ -311,17 +335,15 @@ fn check_entry(path: &Path) -> Result<bool> {
     if hasher.finalize().as_bytes() != hash {
         bail!("its code does not match its checksum: corrupted");
     }
-    // Marks the entry as used, for eviction; a cache on a file system that refuses it still
-    // works, only evicts by age of writing.
-    let _ = file.set_modified(std::time::SystemTime::now());
-    Ok(true)
+    Ok(())
 }
 
 // Deserializing is unsafe in wasmtime because an artifact's machine code is trusted as is.
-// worldhost deserializes three kinds of artifact only: a cache entry it wrote itself, whose
-// checksum was just verified ([`check_entry`]); a precompiled file the user named on the
-// command line, trusted as a native executable would be (the README says so); and code it
-// compiled itself in this process ([`crate::Loaded::for_engine`]). wasmtime itself checks that
+// worldhost deserializes three kinds of artifact only: a cache entry in a directory only the
+// user can write, whose checksum was just verified on the same open file ([`load_entry`]); a
+// precompiled file the user named on the command line with `--allow-precompiled`, trusted as a
+// native executable would be; and code it compiled itself in this process
+// ([`crate::Loaded::for_engine`]). wasmtime itself checks that
 // an artifact was made by this version of wasmtime for a compatible engine configuration.
 
 /// Loads serialized code, held in memory, into `engine`.
@@ -386,10 +408,23 @@ mod tests {
         (source, code)
     }
 
+    /// A cache in a new directory, an engine, a component compiled by it, and the path its
+    /// entry would have.
+    fn fixture() -> (tempfile::TempDir, Cache, Engine, Vec<u8>, Code, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path()).unwrap();
+        let engine = Engine::default();
+        let (source, code) = compiled(&engine);
+        let entry = dir
+            .path()
+            .join(cache.entry(&engine, WasmKind::Component, &source));
+        (dir, cache, engine, source, code, entry)
+    }
+
     #[test]
     fn an_entry_is_found_again_and_only_for_the_same_bytes_and_engine() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::at(dir.path());
+        let cache = Cache::at(dir.path()).unwrap();
         let engine = Engine::default();
         let (source, code) = compiled(&engine);
         assert!(cache.get(&engine, WasmKind::Component, &source).is_none());
@@ -423,7 +458,7 @@ mod tests {
     fn past_its_bound_the_cache_evicts_the_entries_used_longest_ago() {
         use std::time::{Duration, SystemTime};
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::at(dir.path());
+        let cache = Cache::at(dir.path()).unwrap();
         let engine = Engine::default();
         let (source, code) = compiled(&engine);
         let mut sources = Vec::new();
@@ -433,7 +468,9 @@ mod tests {
             // A custom section makes each a different component.
             bytes.extend_from_slice(&[0, 2, 1, b'a' + age as u8]);
             cache.put(&engine, WasmKind::Component, &bytes, &code);
-            let entry = cache.entry(&engine, WasmKind::Component, &bytes);
+            let entry = dir
+                .path()
+                .join(cache.entry(&engine, WasmKind::Component, &bytes));
             let file = std::fs::File::options().write(true).open(&entry).unwrap();
             file.set_modified(SystemTime::now() - Duration::from_secs(3600 * age))
                 .unwrap();
@@ -445,30 +482,38 @@ mod tests {
         cache.put(&engine, WasmKind::Component, &source, &code);
         let left: Vec<bool> = sources
             .iter()
-            .map(|s| cache.entry(&engine, WasmKind::Component, s).exists())
+            .map(|s| {
+                dir.path()
+                    .join(cache.entry(&engine, WasmKind::Component, s))
+                    .exists()
+            })
             .collect();
         assert_eq!(left, [true, false, false]);
-        assert!(cache.entry(&engine, WasmKind::Component, &source).exists());
+        assert!(
+            dir.path()
+                .join(cache.entry(&engine, WasmKind::Component, &source))
+                .exists()
+        );
         // A hit marks an entry as used now.
         assert!(
             cache
                 .get(&engine, WasmKind::Component, &sources[0])
                 .is_some()
         );
-        let used = std::fs::metadata(cache.entry(&engine, WasmKind::Component, &sources[0]))
-            .unwrap()
-            .modified()
-            .unwrap();
+        let used = std::fs::metadata(dir.path().join(cache.entry(
+            &engine,
+            WasmKind::Component,
+            &sources[0],
+        )))
+        .unwrap()
+        .modified()
+        .unwrap();
         assert!(used > SystemTime::now() - Duration::from_secs(60));
     }
 
     #[test]
     fn truncated_and_corrupted_entries_are_refused_and_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::at(dir.path());
-        let engine = Engine::default();
-        let (source, code) = compiled(&engine);
-        let entry = cache.entry(&engine, WasmKind::Component, &source);
+        let (_dir, cache, engine, source, code, entry) = fixture();
         for damage in [
             |b: &mut Vec<u8>| b.truncate(b.len() - 1),
             |b: &mut Vec<u8>| b.truncate(10),
@@ -484,5 +529,44 @@ mod tests {
             assert!(cache.get(&engine, WasmKind::Component, &source).is_none());
             assert!(!entry.exists(), "a bad entry is removed");
         }
+    }
+
+    #[test]
+    fn an_entry_that_is_not_a_regular_file_of_the_users_is_removed_not_used() {
+        let (_dir, cache, engine, source, code, entry) = fixture();
+        // A sound entry elsewhere, linked in: the link is not followed.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other = Cache::at(elsewhere.path()).unwrap();
+        other.put(&engine, WasmKind::Component, &source, &code);
+        let target = elsewhere
+            .path()
+            .join(other.entry(&engine, WasmKind::Component, &source));
+        std::os::unix::fs::symlink(&target, &entry).unwrap();
+        assert!(cache.get(&engine, WasmKind::Component, &source).is_none());
+        assert!(
+            !entry.exists() && target.exists(),
+            "the link, not its target, is removed"
+        );
+        // A FIFO neither blocks nor is loaded.
+        let made = std::process::Command::new("mkfifo").arg(&entry).status();
+        assert!(made.unwrap().success());
+        assert!(cache.get(&engine, WasmKind::Component, &source).is_none());
+        assert!(!entry.exists());
+    }
+
+    #[test]
+    fn the_file_checked_is_the_file_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path()).unwrap();
+        let engine = Engine::default();
+        let (source, code) = compiled(&engine);
+        cache.put(&engine, WasmKind::Component, &source, &code);
+        let name = cache.entry(&engine, WasmKind::Component, &source);
+        let file = cache.dir.open_file(&name).unwrap().unwrap();
+        // Something else renamed over the entry once it was opened: what loads is what was
+        // opened (and checked), not what the name holds by then.
+        std::fs::write(dir.path().join("other"), b"not an artifact").unwrap();
+        std::fs::rename(dir.path().join("other"), dir.path().join(&name)).unwrap();
+        assert!(load_entry(&engine, WasmKind::Component, file).is_ok());
     }
 }

@@ -2,7 +2,7 @@
 //! `-W fuel`, epoch interruption for `-W timeout`), and adjusted by the handler that runs the component (a pooling allocator for a
 //! server); and the compilation cache that goes with it.
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Location};
 use crate::handler::Handler;
 use crate::settings::Settings;
 use anyhow::{Context as _, Result};
@@ -68,6 +68,24 @@ pub(crate) fn build(
         .context("cannot create the wasm engine")
 }
 
+/// The configuration of `handler`'s engine (its start engine when `start`), without the
+/// fallbacks of [`build_engine`]: for an engine made again with one more adjustment
+/// ([`crate::Loaded::reconfigured`]).
+pub(crate) fn handler_config(
+    settings: &Settings,
+    handler: Option<&dyn Handler>,
+    start: bool,
+) -> Config {
+    let mut config = base_config(settings);
+    if let Some(handler) = handler {
+        handler.configure_engine(&mut config, settings);
+        if start {
+            handler.configure_start_engine(&mut config, settings);
+        }
+    }
+    config
+}
+
 /// Whether `handler` wants an engine of its own (see [`Handler::configure_engine`]).
 pub fn wants_own_engine(handler: &dyn Handler, settings: &Settings) -> bool {
     handler.configure_engine(&mut Config::new(), settings)
@@ -89,17 +107,25 @@ fn base_config(settings: &Settings) -> Config {
     config
 }
 
-/// The compilation cache, unless `--no-cache`; a cache that cannot be placed (no home
-/// directory) is a warning, and the run goes on without it.
+/// The compilation cache, unless `--no-cache`: opened (created 0700 if missing). A cache that
+/// cannot be placed (no home directory) or is not to be trusted (a link, another user's, or
+/// writable by others: see [`crate::private_dir`]) is a warning, once per process, and the run
+/// goes on without it.
 pub fn cache_for(settings: &Settings) -> Option<Cache> {
     if !settings.cache {
         return None;
     }
-    Cache::locate()
-        .inspect_err(|e| {
-            tracing::warn!(
-                "running without the compilation cache: {e:#} (`--no-cache` silences this)"
-            )
-        })
-        .ok()
+    let opened = Location::from_env().and_then(|location| location.open(true));
+    match opened {
+        Ok(cache) => cache,
+        Err(e) => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "running without the compilation cache: {e:#} (`--no-cache` silences this)"
+                )
+            });
+            None
+        }
+    }
 }

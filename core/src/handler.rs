@@ -71,9 +71,29 @@ pub trait Handler: Sync + 'static {
     fn configure_start_engine(&self, _config: &mut wasmtime::Config, _settings: &Settings) -> bool {
         false
     }
+    /// Whether the words after the component on the command line go to the guest (a
+    /// command's arguments, a call's); a handler that has no use for them (a server) returns
+    /// false, and core refuses them as a usage error that shows where options go, instead of
+    /// dropping them.
+    fn takes_guest_args(&self) -> bool {
+        true
+    }
     /// Runs the component and returns the process's exit status; never exits itself.
     fn run(&self, cx: RunContext<'_>) -> Result<ExitCode>;
 }
+
+/// An error in how worldhost was called, found after clap parsed the command line: `main`
+/// prints it as any error and exits 2, as for clap's own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// What a handler is given to run a component.
 pub struct RunContext<'a> {

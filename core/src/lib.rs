@@ -11,13 +11,16 @@ pub mod link;
 pub mod load;
 pub mod outcome;
 pub mod output;
+pub mod private_dir;
 pub mod progress;
 pub mod select;
 pub mod settings;
 pub mod store;
 pub mod world;
 
-pub use handler::{Claim, Handler, Registration, RunContext, claim_export, handlers, strength};
+pub use handler::{
+    Claim, Handler, Registration, RunContext, UsageError, claim_export, handlers, strength,
+};
 pub use load::{Code, Loaded, load_component};
 pub use settings::{Limits, Settings, SharedArgs};
 pub use store::Host;

@@ -3,7 +3,9 @@
 //! that can be made on the bytes is made before compiling.
 
 use crate::cache::{Cache, deserialize, deserialize_file};
-use crate::engine::{Variant, build, build_engine, build_start_engine, wants_own_engine};
+use crate::engine::{
+    Variant, build, build_engine, build_start_engine, handler_config, wants_own_engine,
+};
 use crate::handler::{Handler, handler_named, handlers};
 use crate::progress::while_compiling;
 use crate::select::select;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use wasmparser::Parser;
 use wasmtime::component::Component;
-use wasmtime::{Engine, Module, Precompiled};
+use wasmtime::{Config, Engine, Module, Precompiled};
 
 /// A compiled component or core module with its engine and its world.
 #[derive(Clone)]
@@ -38,6 +40,9 @@ pub struct Loaded {
     pub code: Code,
     /// What it imports and exports.
     pub world: World,
+    /// Whether the file was a precompiled artifact, loaded because `--allow-precompiled` was
+    /// given; a reload of the same path ([`Loaded::for_engine`]) is allowed one only then.
+    pub precompiled: bool,
 }
 
 /// What a file compiles to.
@@ -73,7 +78,7 @@ impl Loaded {
         cache: Option<&Cache>,
     ) -> Result<Loaded> {
         if !compiles_alike(&self.engine, engine) {
-            let loaded = load_component(&self.path, engine, cache)?;
+            let loaded = load_component(&self.path, engine, cache, self.precompiled)?;
             return Ok(Loaded {
                 engine_handler,
                 source: None,
@@ -89,6 +94,31 @@ impl Loaded {
             source: None,
             code,
             world: self.world.clone(),
+            precompiled: self.precompiled,
+        })
+    }
+
+    /// The same code in an engine configured as this one was, then by `adjust` (a server
+    /// sizes its instance pool to the component, which is known only once it is loaded). The
+    /// code is copied across, not compiled again; an `adjust` that would change how code is
+    /// compiled is an error.
+    pub fn reconfigured(
+        &self,
+        settings: &Settings,
+        adjust: &dyn Fn(&mut Config),
+    ) -> Result<Loaded> {
+        let handler = self.engine_handler.and_then(handler_named);
+        let mut config = handler_config(settings, handler, self.is_provisional());
+        adjust(&mut config);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+        if !compiles_alike(&self.engine, &engine) {
+            bail!("the adjusted engine would compile the code differently");
+        }
+        let code = deserialize(&engine, self.code.kind(), &self.code.serialize()?)?;
+        Ok(Loaded {
+            engine,
+            code,
+            ..self.clone()
         })
     }
 
@@ -118,6 +148,7 @@ impl Loaded {
             source: None,
             code,
             world: self.world.clone(),
+            precompiled: self.precompiled,
         })
     }
 
@@ -226,18 +257,46 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
 }
 
 /// Reads, checks and compiles the component or core module at `path` for `engine`, or takes
-/// the compiled code from `cache` when it holds it; a precompiled artifact is loaded as is.
-pub fn load_component(path: &Path, engine: &Engine, cache: Option<&Cache>) -> Result<Loaded> {
+/// the compiled code from `cache` when it holds it; a precompiled artifact is loaded as is if
+/// `allow_precompiled`, and refused otherwise.
+pub fn load_component(
+    path: &Path,
+    engine: &Engine,
+    cache: Option<&Cache>,
+    allow_precompiled: bool,
+) -> Result<Loaded> {
     let started = Instant::now();
-    let code = match precompiled_kind(path) {
-        Some(kind) => deserialize_file(engine, kind, path)
-            .map_err(|e| cannot_load_precompiled(path, kind, e))?,
+    let (code, precompiled) = match precompiled_kind(path) {
+        Some(kind) => {
+            refuse_unless_allowed(path, allow_precompiled)?;
+            let code = deserialize_file(engine, kind, path)
+                .map_err(|e| cannot_load_precompiled(path, kind, e))?;
+            (code, true)
+        }
         None => {
             let (binary, kind) = read_wasm(path)?;
-            compiled(path, engine, kind, &binary, cache, true)?
+            (compiled(path, engine, kind, &binary, cache, true)?, false)
         }
     };
-    Ok(finish(path, engine.clone(), code, None, None, started))
+    let mut loaded = finish(path, engine.clone(), code, None, None, started);
+    loaded.precompiled = precompiled;
+    Ok(loaded)
+}
+
+/// A precompiled artifact is machine code: it is loaded only when the user said so, as
+/// wasmtime requires `--allow-precompiled` (whatever the file is called, since the kind is
+/// judged from the bytes).
+fn refuse_unless_allowed(path: &Path, allow_precompiled: bool) -> Result<()> {
+    if allow_precompiled {
+        return Ok(());
+    }
+    bail!(
+        "`{}` is a precompiled artifact: machine code for this machine (from `worldhost \
+         compile` or `wasmtime compile`), which would run unchecked, as a native program does; \
+         if you made it or trust it, pass `--allow-precompiled`; otherwise run the .wasm it was \
+         compiled from",
+        path.display()
+    )
 }
 
 /// Loads the file at `path` to be run: compiled for the engine of the handler that will run it
@@ -260,8 +319,11 @@ pub fn load_for_run(
 ) -> Result<Loaded> {
     let started = Instant::now();
     let own_engine = |h: &&'static dyn Handler| wants_own_engine(*h, settings);
+    let mut precompiled = false;
     let (engine, handler, code, source) = match precompiled_kind(path) {
         Some(kind) => {
+            refuse_unless_allowed(path, settings.allow_precompiled)?;
+            precompiled = true;
             let candidates: Vec<Option<&'static dyn Handler>> = match forced {
                 Some(handler) => vec![Some(handler).filter(own_engine)],
                 None => std::iter::once(None)
@@ -324,14 +386,16 @@ pub fn load_for_run(
             }
         }
     };
-    Ok(finish(
+    let mut loaded = finish(
         path,
         engine,
         code,
         handler.map(|h| h.name()),
         source,
         started,
-    ))
+    );
+    loaded.precompiled = precompiled;
+    Ok(loaded)
 }
 
 /// The code for `binary` from `cache`, or compiled (and then cached), with a spinner if
@@ -414,6 +478,7 @@ fn finish(
         source,
         code,
         world,
+        precompiled: false,
     }
 }
 
@@ -590,7 +655,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.wat");
         std::fs::write(&path, "(module (func (export \"_start\")))").unwrap();
-        let loaded = load_component(&path, &Engine::default(), None).unwrap();
+        let loaded = load_component(&path, &Engine::default(), None, false).unwrap();
         assert!(loaded.module().is_ok());
         let err = loaded.component().err().unwrap().to_string();
         assert!(

@@ -51,6 +51,14 @@ pub struct SharedArgs {
     /// Do not use the compilation cache (on by default, as in wasmtime)
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Run a precompiled artifact (`worldhost compile`, `wasmtime compile`): machine code
+    ///
+    /// An artifact is native code that runs unchecked, with worldhost's own rights, as a
+    /// native program would; without this flag a file that holds one is refused, whatever its
+    /// name (as in wasmtime). Give it only for artifacts you made or trust.
+    #[arg(long)]
+    pub allow_precompiled: bool,
 }
 
 /// A `--dir` grant.
@@ -125,6 +133,8 @@ pub struct Settings {
     pub unknown_imports_trap: bool,
     /// Use the compilation cache.
     pub cache: bool,
+    /// A file named on the command line may be a precompiled artifact (machine code).
+    pub allow_precompiled: bool,
     /// The guest's argv[0], when `--argv0` gives one.
     pub argv0: Option<String>,
 }
@@ -148,6 +158,7 @@ impl SharedArgs {
             tcp: true,
             udp: true,
             cache: !self.no_cache,
+            allow_precompiled: self.allow_precompiled,
             argv0: self.argv0.clone(),
             ..Settings::default()
         };
@@ -383,13 +394,21 @@ fn parse_number<T: std::str::FromStr>(key: &str, val: &str) -> Result<T, String>
         .map_err(|_| format!("-W {key}={val}: expected a whole number"))
 }
 
+/// The longest duration a flag takes; a longer one means the same: never, in practice.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Parses a duration as wasmtime does: `500ms`, `2s`, `1m`, `1h`; a bare number is seconds.
+/// Every duration flag is parsed here, and one longer than [`LONGEST_DURATION`] (100 years) is
+/// taken as that: a deadline is the clock's time plus the duration, and a sum past what the
+/// clock holds would panic (`-W timeout=18446744073709551615`).
 pub fn parse_duration(val: &str) -> Result<Duration, String> {
-    if let Ok(secs) = val.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(val)
-        .map_err(|e| format!("`{val}` is not a duration ({e}); write e.g. `500ms`, `2s`, `1m`"))
+    let parsed = match val.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(val).map_err(|e| {
+            format!("`{val}` is not a duration ({e}); write e.g. `500ms`, `2s`, `1m`")
+        })?,
+    };
+    Ok(parsed.min(LONGEST_DURATION))
 }
 
 /// A clap value parser for [`parse_duration`], for handlers with duration flags of their own.
@@ -450,6 +469,11 @@ mod tests {
             ]
         );
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(
+            parse_duration("18446744073709551615").unwrap(),
+            LONGEST_DURATION
+        );
+        assert_eq!(parse_duration("1000years").unwrap(), LONGEST_DURATION);
         assert!(parse_wasm_options("timeout").is_err());
         assert!(parse_wasm_options("timeout=soon").is_err());
     }

@@ -39,7 +39,7 @@ fn harness() -> &'static Harness {
             .and_then(|args| Ok(args.resolve().expect("the settings resolve")))
             .expect("the shared flags parse");
         let engine = build_engine(&settings, Some(&HttpProxyHandler)).expect("an engine");
-        let loaded = load_component(Path::new(&path), &engine, None).expect("the component loads");
+        let loaded = load_component(Path::new(&path), &engine, None, false).expect("the component loads");
         Harness::new(&RunContext {
             component: &loaded,
             matches: serve,

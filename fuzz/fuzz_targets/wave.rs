@@ -16,7 +16,7 @@ fn loaded() -> &'static Loaded {
         let path = std::env::var_os("WORLDHOST_FUZZ_COMPONENT")
             .expect("WORLDHOST_FUZZ_COMPONENT names invoke_calc.wasm (scripts/fuzz sets it)");
         let engine = build_engine(&Settings::default(), None).expect("an engine");
-        load_component(Path::new(&path), &engine, None).expect("the component loads")
+        load_component(Path::new(&path), &engine, None, false).expect("the component loads")
     })
 }
 

@@ -44,15 +44,48 @@ fn a_precompiled_command_runs_as_the_component_does() {
     );
     // argv[0] is the artifact's file name, as for any file.
     worldhost()
-        .args(["run", &artifact, "one", "two"])
+        .args(["run", "--allow-precompiled", &artifact, "one", "two"])
         .run()
         .success()
         .stdout("args.cwasm\none\ntwo\n");
     worldhost()
-        .args([&artifact, "x"])
+        .args(["--allow-precompiled", &artifact, "x"])
         .run()
         .success()
         .stdout("args.cwasm\nx\n");
+}
+
+#[test]
+fn an_artifact_is_refused_without_allow_precompiled_whatever_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // Artifacts named like components: machine code is judged by the bytes, not the name.
+    let hello = compile(&dir, guest::HELLO, "evil.wasm", &[]);
+    let calc = compile(&dir, guest::INVOKE_CALC, "calc.wasm", &[]);
+    let http = compile(&dir, guest::HTTP_HELLO, "http.wasm", &[]);
+    let cases: [&[&str]; 8] = [
+        &["run", &hello],
+        &[&hello],
+        &["run", "--handler", "command", &hello],
+        &["inspect", &hello],
+        &["run", "--invoke", "add(1, 2)", &calc],
+        &["run", &calc, "add", "1", "2"],
+        &["repl", &calc],
+        &["serve", "--addr", "127.0.0.1:0", &http],
+    ];
+    for args in cases {
+        let refused = worldhost().args(args).stdin("add(1, 2)\n").run();
+        refused
+            .code(1)
+            .stdout("")
+            .one_paragraph_error()
+            .stderr_has("is a precompiled artifact: machine code")
+            .stderr_has("pass `--allow-precompiled`");
+    }
+    worldhost()
+        .args(["run", "--allow-precompiled", &hello])
+        .run()
+        .success()
+        .stdout("Hello, world!\n");
 }
 
 #[test]
@@ -66,7 +99,7 @@ fn the_default_output_is_the_component_path_with_cwasm() {
         .success();
     let artifact = dir.path().join("hello.cwasm");
     worldhost()
-        .args(["run", artifact.to_str().unwrap()])
+        .args(["run", "--allow-precompiled", artifact.to_str().unwrap()])
         .run()
         .success()
         .stdout("Hello, world!\n");
@@ -77,13 +110,13 @@ fn a_precompiled_proxy_is_served() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = compile(&dir, guest::HTTP_HELLO, "http.cwasm", &[]);
     // Chosen by its world, as the component would be: the artifact keeps its types.
-    let mut server = Server::start(&[&artifact]);
+    let mut server = Server::start(&["--allow-precompiled", &artifact]);
     let (status, body) = get(&server.url("/"));
     assert_eq!((status, body.as_str()), (200, "Hello, world!\n"));
     server.stop("TERM");
     // It was compiled for the server's engine, and inspect loads it all the same.
     worldhost()
-        .args(["inspect", &artifact])
+        .args(["inspect", "--allow-precompiled", &artifact])
         .run()
         .success()
         .stdout_has("http-proxy");
@@ -94,12 +127,18 @@ fn a_precompiled_exporter_is_invoked_and_inspected() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = compile(&dir, guest::INVOKE_CALC, "calc.cwasm", &[]);
     worldhost()
-        .args(["run", "--invoke", "add(1, 2)", &artifact])
+        .args([
+            "run",
+            "--allow-precompiled",
+            "--invoke",
+            "add(1, 2)",
+            &artifact,
+        ])
         .run()
         .success()
         .stdout("3\n");
     worldhost()
-        .args(["inspect", &artifact])
+        .args(["inspect", "--allow-precompiled", &artifact])
         .run()
         .success()
         .stdout_has("add: func(a: u32, b: u32) -> u32");
@@ -116,7 +155,10 @@ fn a_precompiled_exporter_is_invoked_and_inspected() {
 fn a_precompiled_preview1_module_runs() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = compile(&dir, guest::EXIT_CODE_P1, "exit.cwasm", &[]);
-    worldhost().args(["run", &artifact, "7"]).run().code(7);
+    worldhost()
+        .args(["run", "--allow-precompiled", &artifact, "7"])
+        .run()
+        .code(7);
 }
 
 #[test]
@@ -124,12 +166,12 @@ fn an_artifact_for_other_settings_says_to_recompile() {
     let dir = tempfile::tempdir().unwrap();
     let fueled = compile(&dir, guest::HELLO, "fuel.cwasm", &["-W", "fuel=1000000"]);
     worldhost()
-        .args(["run", "-W", "fuel=1000000", &fueled])
+        .args(["run", "--allow-precompiled", "-W", "fuel=1000000", &fueled])
         .run()
         .success()
         .stdout("Hello, world!\n");
     worldhost()
-        .args(["run", &fueled])
+        .args(["run", "--allow-precompiled", &fueled])
         .run()
         .code(1)
         .one_paragraph_error()
@@ -138,11 +180,20 @@ fn an_artifact_for_other_settings_says_to_recompile() {
         .stderr_has("worldhost compile app.wasm -o fuel.cwasm");
     // `inspect` takes the same `-W`.
     worldhost()
-        .args(["inspect", "-W", "fuel=1000000", &fueled])
+        .args([
+            "inspect",
+            "--allow-precompiled",
+            "-W",
+            "fuel=1000000",
+            &fueled,
+        ])
         .run()
         .success()
         .stdout_has("handler    command");
-    worldhost().args(["inspect", &fueled]).run().code(1);
+    worldhost()
+        .args(["inspect", "--allow-precompiled", &fueled])
+        .run()
+        .code(1);
 }
 
 #[test]
@@ -188,7 +239,7 @@ fn an_artifact_of_another_wasmtime_version_says_to_recompile() {
     bytes[at + 2..at + 4].copy_from_slice(b"47");
     std::fs::write(&artifact, &bytes).unwrap();
     worldhost()
-        .args(["run", &artifact])
+        .args(["run", "--allow-precompiled", &artifact])
         .run()
         .code(1)
         .one_paragraph_error()
@@ -205,7 +256,7 @@ fn a_truncated_artifact_is_an_error_not_a_crash() {
     for cut in [bytes.len() / 2, bytes.len() - 100, 64] {
         std::fs::write(&artifact, &bytes[..cut]).unwrap();
         worldhost()
-            .args(["run", &artifact])
+            .args(["run", "--allow-precompiled", &artifact])
             .run()
             .code(1)
             .one_paragraph_error()
@@ -224,6 +275,48 @@ fn compiling_an_artifact_again_is_refused() {
         .code(1)
         .one_paragraph_error()
         .stderr_has("is already a precompiled artifact");
+}
+
+#[test]
+fn compile_writes_only_to_a_regular_file_or_a_new_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let target = dir.path().join("target.cwasm");
+    std::fs::write(&target, "kept").unwrap();
+    let link = dir.path().join("link.cwasm");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for (out, kind) in [
+        (&fifo, "a FIFO"),
+        (&link, "a symbolic link"),
+        (&dir.path().to_path_buf(), "a directory"),
+    ] {
+        worldhost()
+            .args(["compile", guest::HELLO, "-o", out.to_str().unwrap()])
+            .run()
+            .code(1)
+            .one_paragraph_error()
+            .stderr_has(&format!("is {kind}"))
+            .stderr_has("give another `-o`");
+    }
+    use std::os::unix::fs::FileTypeExt as _;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+    // A regular file is replaced whole.
+    compile(&dir, guest::HELLO, "target.cwasm", &[]);
+    assert!(std::fs::read(&target).unwrap().starts_with(b"\x7fELF"));
 }
 
 #[test]
@@ -380,5 +473,104 @@ fn an_unwritable_cache_costs_speed_not_the_run() {
         .run()
         .success()
         .stdout("Hello, world!\n")
-        .stderr_has("cannot write to the compilation cache");
+        .stderr_has("running without the compilation cache")
+        .stderr_has("is not a directory");
+}
+
+/// Whether this test runs as root, and may give files to another user.
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+#[test]
+fn the_cache_directory_is_made_the_users_alone() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let cache = tempfile::tempdir().unwrap();
+    cached_in(cache.path()).args([guest::HELLO]).run().success();
+    let dir = cache.path().join("worldhost");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+}
+
+#[test]
+fn a_cache_directory_others_can_change_is_not_used() {
+    use std::os::unix::fs::PermissionsExt as _;
+    // A link to a directory that holds a file, a directory anyone may write, and (as root)
+    // one owned by another user: each is warned of, once, and neither read, written nor
+    // cleared; the run goes on without the cache.
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("worldhost");
+    let target = tempfile::tempdir().unwrap();
+    std::fs::write(target.path().join("keep.whc"), "not yours to remove").unwrap();
+    std::os::unix::fs::symlink(target.path(), &dir).unwrap();
+    let run = cached_in(cache.path()).args([guest::HELLO]).run();
+    run.success()
+        .stdout("Hello, world!\n")
+        .stderr_has("running without the compilation cache")
+        .stderr_has("is a symbolic link");
+    assert_eq!(
+        run.stderr.matches("running without").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    cached_in(cache.path())
+        .args(["cache", "clear"])
+        .run()
+        .code(1)
+        .stderr_has("nothing was listed or removed")
+        .stderr_has("is a symbolic link");
+    let left: Vec<_> = std::fs::read_dir(target.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the file that was there");
+
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    cached_in(cache.path())
+        .args([guest::HELLO])
+        .run()
+        .success()
+        .stderr_has("may be written by other users (mode 0777)");
+    assert!(entries(cache.path()).is_empty());
+
+    if is_root() {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        cached_in(cache.path())
+            .args([guest::HELLO])
+            .run()
+            .success()
+            .stderr_has("belongs to another user (uid 65534");
+        assert!(entries(cache.path()).is_empty());
+    }
+}
+
+#[test]
+fn an_entry_that_is_a_fifo_or_another_users_is_recompiled_not_used() {
+    let cache = tempfile::tempdir().unwrap();
+    cached_in(cache.path()).args([guest::HELLO]).run().success();
+    let [entry] = entries(cache.path()).try_into().unwrap();
+    let sound = std::fs::read(&entry).unwrap();
+    // A FIFO in the entry's place would block a reader for ever.
+    std::fs::remove_file(&entry).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&entry).status();
+    assert!(made.unwrap().success());
+    cached_in(cache.path())
+        .args([guest::HELLO])
+        .run()
+        .success()
+        .stdout("Hello, world!\n")
+        .stderr_has("is not sound (it is not a regular file)");
+    assert_eq!(std::fs::read(&entry).unwrap(), sound, "rewritten sound");
+    if is_root() {
+        // A sound entry, checksum and all, that another user could have written.
+        std::os::unix::fs::chown(&entry, Some(65534), Some(65534)).unwrap();
+        cached_in(cache.path())
+            .args([guest::HELLO])
+            .run()
+            .success()
+            .stderr_has("it belongs to another user (uid 65534");
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&entry).unwrap());
+        assert_eq!(owner, 0, "rewritten by its user");
+    }
 }

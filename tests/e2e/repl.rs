@@ -244,3 +244,30 @@ fn on_a_terminal_a_trap_poisons_the_instance_and_a_fresh_one_is_offered() {
     let history = std::fs::read_to_string(data.path().join("worldhost/repl-history")).unwrap();
     assert!(history.contains("c.add(4)"), "{history}");
 }
+
+#[test]
+fn a_history_file_that_is_a_link_is_neither_read_nor_written() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("worldhost");
+    std::fs::create_dir(&dir).unwrap();
+    let target = data.path().join("elsewhere");
+    std::fs::write(&target, "bump()\n").unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("repl-history")).unwrap();
+    let mut term = Terminal::start(&format!("repl {}", guest::INVOKE_CALC), data.path());
+    let opening = term.until("> ");
+    assert!(
+        opening.contains("the REPL keeps no history") && opening.contains("symbolic link"),
+        "{opening}"
+    );
+    term.type_line("add(2, 3)");
+    assert!(term.until("> ").contains("5\n"));
+    term.type_line(".quit");
+    assert!(term.child.wait().unwrap().success());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "bump()\n");
+    assert!(
+        std::fs::symlink_metadata(dir.join("repl-history"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}

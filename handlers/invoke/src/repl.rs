@@ -27,6 +27,7 @@ use wasmtime::component::wasm_wave::{self, wasm::DisplayValue};
 use wasmtime::component::{Instance, Val};
 use worldhost_core::guest::GuestRun;
 use worldhost_core::output::write_stdout;
+use worldhost_core::private_dir::PrivateDir;
 use worldhost_core::world::wit_type;
 use worldhost_core::{Loaded, RunContext};
 
@@ -123,9 +124,9 @@ impl<'a> Session<'_, 'a> {
         let mut editor =
             rustyline::Editor::<Completion, rustyline::history::DefaultHistory>::new()?;
         editor.set_helper(Some(Completion(names.clone())));
-        let history = dirs::data_dir().map(|d| d.join("worldhost").join("repl-history"));
+        let history = History::open();
         if let Some(history) = &history {
-            let _ = editor.load_history(history);
+            let _ = editor.load_history(&history.path());
         }
         eprintln!(
             "worldhost repl: {} ({} functions). `.help` for help, `.quit` or Ctrl-D to leave.",
@@ -157,11 +158,8 @@ impl<'a> Session<'_, 'a> {
                 Err(e) => eprintln!("error: {e:#}"),
             }
         }
-        if let Some(history) = &history {
-            if let Some(dir) = history.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let _ = editor.save_history(history);
+        if let Some(history) = history.filter(History::still_sound) {
+            let _ = editor.save_history(&history.path());
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -524,6 +522,41 @@ impl rustyline::hint::Hinter for Completion {
 impl rustyline::highlight::Highlighter for Completion {}
 impl rustyline::validate::Validator for Completion {}
 impl rustyline::Helper for Completion {}
+
+/// The REPL's history, `$XDG_DATA_HOME/worldhost/repl-history`, in a directory of the user's
+/// own (created 0700; see [`PrivateDir`]): a directory or file that is a link, another user's, or
+/// writable by others is not used (a warning says why), so that a session's lines are neither
+/// written through a link nor read from someone else's file.
+struct History(PrivateDir);
+
+impl History {
+    const FILE: &str = "repl-history";
+
+    fn open() -> Option<History> {
+        let dir = dirs::data_dir()?.join("worldhost");
+        let opened = PrivateDir::open(&dir, true).and_then(|dir| {
+            let dir = dir.expect("a created directory is there");
+            dir.check_file(Self::FILE)
+                .map_err(|e| e.context(format!("`{}`", dir.path().join(Self::FILE).display())))?;
+            Ok(History(dir))
+        });
+        opened
+            .inspect_err(|e| tracing::warn!("the REPL keeps no history: {e:#}"))
+            .ok()
+    }
+
+    /// Whether the file may still be written: nothing put a link in its place meanwhile.
+    fn still_sound(&self) -> bool {
+        self.0
+            .check_file(Self::FILE)
+            .inspect_err(|e| tracing::warn!("the REPL's history is not saved: {e:#}"))
+            .is_ok()
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.0.path_to(Self::FILE)
+    }
+}
 
 #[cfg(test)]
 mod tests {
