@@ -59,8 +59,10 @@ fn run_command() -> Command {
             .help("The component (.wasm or .wat), then the arguments given to it")
             .required(true)
             .num_args(1..)
+            // Everything after the component is the guest's, flags included; a flag in the
+            // component's own place is not taken for a path but left to clap, whose error
+            // names it and suggests a close one (exit 2), as wasmtime's does.
             .trailing_var_arg(true)
-            .allow_hyphen_values(true)
             .value_parser(value_parser!(OsString)),
     );
     let cmd = SharedArgs::augment_args(cmd);
@@ -239,6 +241,22 @@ mod tests {
             expand(&["wh", "--dir", ".", "a.wasm"]),
             ["wh", "run", "--dir", ".", "a.wasm"]
         );
+    }
+
+    #[test]
+    fn a_flag_in_the_components_place_is_a_usage_error_and_later_ones_are_the_guests() {
+        let parse = |args: &[&str]| command().try_get_matches_from(expand(args));
+        let e = parse(&["wh", "run", "--no-such-flag", "app.wasm"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+        assert_eq!(e.exit_code(), 2);
+        let e = parse(&["wh", "--no-cahce", "app.wasm"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a similar argument exists: '--no-cache'"), "{e}");
+        let m = parse(&["wh", "app.wasm", "--dir", "-x"]).unwrap();
+        let (_, run) = m.subcommand().unwrap();
+        let words: Vec<_> = run.get_many::<OsString>("component").unwrap().collect();
+        assert_eq!(words, ["app.wasm", "--dir", "-x"]);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub use app::command;
 #[cfg(test)]
 use proptest as _;
 #[cfg(test)]
+use rustix as _;
+#[cfg(test)]
 use ureq as _;
 #[cfg(test)]
 use worldhost_test_artifacts as _;
@@ -45,14 +47,14 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
     };
     init_logging(matches.get_count("verbose"));
     let result = match matches.subcommand() {
-        Some(("run", m)) => run::run(m),
+        Some(("run", m)) => run::run("run", m),
         // A handler's own subcommand: `run` with its `--handler` preset.
         Some((name, m))
             if app::handler_subcommands()
                 .iter()
                 .any(|(n, _, _)| *n == name) =>
         {
-            run::run(m)
+            run::run(name, m)
         }
         Some(("compile", m)) => compile::compile(m),
         Some(("inspect", m)) => inspect::inspect(m),
@@ -64,7 +66,11 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.is::<worldhost_core::UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -3,15 +3,16 @@
 use anyhow::{Result, anyhow};
 use clap::{ArgMatches, FromArgMatches as _};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use worldhost_core::engine::{build_engine, cache_for, wants_own_engine};
 use worldhost_core::handler::handler_named;
 use worldhost_core::load::load_for_run;
 use worldhost_core::select::select;
-use worldhost_core::{RunContext, SharedArgs};
+use worldhost_core::{Handler, RunContext, SharedArgs, UsageError};
 
-pub(crate) fn run(matches: &ArgMatches) -> Result<ExitCode> {
+/// `worldhost SUBCOMMAND …` where SUBCOMMAND is `run` or a handler's own (`serve`).
+pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
     let mut positional = matches
         .get_many::<OsString>("component")
         .expect("clap requires the component")
@@ -53,10 +54,77 @@ pub(crate) fn run(matches: &ArgMatches) -> Result<ExitCode> {
         reason = %choice.reason,
         "handler selected"
     );
+    check_guest_args(subcommand, &path, &args, choice.handler)?;
     choice.handler.run(RunContext {
         component: &loaded,
         matches,
         settings: &settings,
         args: &args,
     })
+}
+
+/// The words after the component are the guest's. A handler that takes none refuses them (a
+/// usage error that shows where options go: a server must not listen on the default address
+/// because `--addr` came last and was dropped); for one that takes them, a word spelled like
+/// one of worldhost's own options is passed on, with a warning that says so.
+fn check_guest_args(
+    subcommand: &str,
+    path: &Path,
+    args: &[String],
+    handler: &dyn Handler,
+) -> Result<()> {
+    if args.is_empty() {
+        return Ok(());
+    }
+    let reordered = format!(
+        "worldhost {subcommand} {} {}",
+        args.join(" "),
+        path.display()
+    );
+    if !handler.takes_guest_args() {
+        return Err(UsageError(format!(
+            "the {} handler passes no arguments to the guest, and `{}` came after `{}`; \
+             worldhost's options go before the component: `{reordered}`",
+            handler.name(),
+            args.join(" "),
+            path.display()
+        ))
+        .into());
+    }
+    if let Some(option) = args.iter().find(|a| is_own_option(subcommand, a)) {
+        tracing::warn!(
+            "`{option}` after `{}` goes to the guest as its argument, not to worldhost; \
+             worldhost's options go before the component (`worldhost {subcommand} {option} … \
+             {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `word` is spelled like one of the options of `worldhost SUBCOMMAND` (`--addr`,
+/// `--dir=x`, `-W`), leaving out those a program commonly takes too (`-v`, `--help`).
+fn is_own_option(subcommand: &str, word: &str) -> bool {
+    const COMMON: &[&str] = &["verbose", "help", "version", "json"];
+    if !word.starts_with('-') {
+        return false;
+    }
+    let command = crate::command();
+    let Some(cmd) = command.find_subcommand(subcommand) else {
+        return false;
+    };
+    cmd.get_arguments()
+        .any(|arg| match word.strip_prefix("--") {
+            Some(long) => {
+                let long = long.split_once('=').map_or(long, |(name, _)| name);
+                arg.get_long()
+                    .is_some_and(|name| name == long && !COMMON.contains(&name))
+            }
+            None => arg.get_short().is_some_and(|short| {
+                arg.get_long().is_none_or(|name| !COMMON.contains(&name))
+                    && word.len() == 2
+                    && word.ends_with(short)
+            }),
+        })
 }

@@ -168,3 +168,60 @@ fn an_argument_that_is_not_utf8() {
         .one_paragraph_error()
         .stderr_has("is not valid UTF-8");
 }
+
+#[test]
+fn an_unknown_flag_is_a_usage_error_not_a_path() {
+    for args in [
+        &["run", "--no-such-flag", guest::HELLO][..],
+        &["--no-such-flag", guest::HELLO],
+        &["serve", "--no-such-flag", guest::HTTP_HELLO],
+    ] {
+        worldhost()
+            .args(args)
+            .run()
+            .code(2)
+            .stderr_has("unexpected argument '--no-such-flag' found");
+    }
+    // A close one is suggested.
+    worldhost()
+        .args(["run", "--no-cahce", guest::HELLO])
+        .run()
+        .code(2)
+        .stderr_has("a similar argument exists: '--no-cache'");
+}
+
+#[test]
+fn options_after_a_server_are_refused_not_dropped() {
+    // Typed in this natural order, `--addr` would reach the guest and the server would
+    // listen on the default 0.0.0.0:8080.
+    for args in [
+        &[guest::HTTP_HELLO, "--addr", "127.0.0.1:0"][..],
+        &["serve", guest::HTTP_HELLO, "--addr", "127.0.0.1:0"],
+    ] {
+        worldhost()
+            .args(args)
+            .run()
+            .code(2)
+            .one_paragraph_error()
+            .stderr_has("passes no arguments to the guest")
+            .stderr_has("--addr 127.0.0.1:0 ")
+            .stderr_has("worldhost's options go before the component");
+    }
+}
+
+#[test]
+fn an_option_after_a_command_goes_to_it_with_a_warning() {
+    worldhost()
+        .args([guest::PRINT_ARGS, "--dir", "/", "plain"])
+        .run()
+        .success()
+        .stdout("print-args.wasm\n--dir\n/\nplain\n")
+        .stderr_has("`--dir` after")
+        .stderr_has("goes to the guest as its argument");
+    // A word that is no option of worldhost's passes in silence.
+    worldhost()
+        .args([guest::PRINT_ARGS, "--color", "-x"])
+        .run()
+        .success()
+        .stderr_is_empty();
+}

@@ -104,6 +104,10 @@ impl Handler for ReplHandler {
         }
     }
 
+    fn takes_guest_args(&self) -> bool {
+        false
+    }
+
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
         let args = InvokeArgs::from_arg_matches(cx.matches)?;
         repl::run(cx, args.json, args.fail_on_err)
