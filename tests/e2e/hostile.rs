@@ -213,7 +213,12 @@ fn bounds_of_zero_are_refused() {
         ("--max-connections", "would accept no connection"),
         (
             "--header-read-timeout",
-            "would close every connection at once",
+            "would cut every client off at once",
+        ),
+        ("--body-read-timeout", "would cut every client off at once"),
+        (
+            "--response-write-timeout",
+            "would cut every client off at once",
         ),
     ] {
         crate::worldhost()
@@ -229,5 +234,219 @@ fn bounds_of_zero_are_refused() {
             .code(1)
             .one_paragraph_error()
             .stderr_has(says);
+    }
+}
+
+/// Polls `url` until it is answered 200, for at most `within`; returns how long that took.
+fn served_again(url: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, _) = get(url);
+        if status == 200 {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "still answered {status} after {within:?}: the stalled clients kept their places"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `url` until it is answered 503, for at most 5 s: the stalled clients hold every place.
+fn turned_away(url: &str) {
+    let started = Instant::now();
+    while get(url).0 != 503 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the stalled clients never held every place: the test proves nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Eight clients that each send `request` (given its number) to a server with eight places
+/// and `flag` at 2 s, and then neither send nor read: while they hold every place, a healthy
+/// client is turned away; once the bound frees them, it is served again, while they are still
+/// connected. Returns their connections.
+fn stalled_clients_lose_their_places(
+    flag: &str,
+    request: impl Fn(usize) -> String,
+) -> Vec<TcpStream> {
+    let mut server = Server::start(&[
+        "-vv",
+        "--max-concurrent-requests",
+        "8",
+        flag,
+        "2s",
+        guest::HTTP_ROUTES,
+    ]);
+    let healthy = server.url("/status/200");
+    let stalled: Vec<TcpStream> = (0..8)
+        .map(|i| {
+            let mut stream = connect(server.addr);
+            stream.write_all(request(i).as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    // Each is in before the healthy client asks.
+    for _ in 0..8 {
+        server.wait_for("request received");
+    }
+    turned_away(&healthy);
+    served_again(&healthy, Duration::from_secs(10));
+    stalled
+}
+
+#[test]
+fn clients_that_never_send_their_body_lose_their_places() {
+    // Complete headers, then silence: half promise a body, half ask to be told to send it.
+    let stalled = stalled_clients_lose_their_places("--body-read-timeout", |i| {
+        let expect = if i % 2 == 0 {
+            ""
+        } else {
+            "expect: 100-continue\r\n"
+        };
+        format!("POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n{expect}\r\n")
+    });
+    for mut stream in stalled {
+        let answer = read_until_closed(&mut stream);
+        assert!(answer.contains(" 408 Request Timeout"), "{answer:?}");
+    }
+}
+
+#[test]
+fn clients_that_never_read_their_response_lose_their_places() {
+    // 64 MiB each, far more than the sockets' buffers hold, and never a byte read.
+    stalled_clients_lose_their_places("--response-write-timeout", |_| {
+        "GET /big?mb=64 HTTP/1.1\r\nhost: x\r\n\r\n".into()
+    });
+}
+
+#[test]
+fn a_chunked_body_over_the_bound_is_a_413_never_a_cut_body() {
+    let server = Server::start(&["--max-request-body-size", "1000", guest::HTTP_ROUTES]);
+    let healthy = Healthy::start(&server);
+    // No Content-Length to check up front: 3 KiB in chunks of 1 KiB.
+    let mut stream = connect(server.addr);
+    let mut request =
+        b"POST /count HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..3 {
+        request.extend(b"400\r\n");
+        request.extend([b'a'; 1024]);
+        request.extend(b"\r\n");
+    }
+    request.extend(b"0\r\n\r\n");
+    // The server may close before it has read it all.
+    let _ = stream.write_all(&request);
+    let answer = read_until_closed(&mut stream);
+    assert!(
+        answer.starts_with("HTTP/1.1 413 Payload Too Large"),
+        "{answer:?}"
+    );
+    // Under the bound, the same body is counted whole.
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(b"POST /count HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n3e8\r\n")
+        .unwrap();
+    stream.write_all(&[1u8; 1000]).unwrap();
+    stream.write_all(b"\r\n0\r\n\r\n").unwrap();
+    let answer = read_until_closed(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer:?}");
+    assert!(answer.contains("1000 bytes, sum 1000\n"), "{answer:?}");
+    healthy.finish();
+}
+
+#[test]
+fn a_request_without_a_host_is_a_400_not_a_500() {
+    let mut server = Server::start(&[guest::HTTP_ROUTES]);
+    let healthy = Healthy::start(&server);
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(b"GET /status/200 HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let answer = read_until_closed(&mut stream);
+    assert!(answer.starts_with("HTTP/1.0 400 Bad Request"), "{answer:?}");
+    assert!(answer.contains("send a Host header"), "{answer:?}");
+    healthy.finish();
+    server.stop("TERM");
+    assert!(!server.stderr().contains("ERROR"), "{}", server.stderr());
+}
+
+#[test]
+fn durations_past_what_the_clock_holds_do_not_panic() {
+    let huge = "18446744073709551615";
+    let server = Server::start(&[
+        "-W",
+        &format!("timeout={huge}"),
+        "--header-read-timeout",
+        huge,
+        "--body-read-timeout",
+        huge,
+        guest::HTTP_ROUTES,
+    ]);
+    assert_eq!(
+        get(&server.url("/status/200")),
+        (200, "status 200\n".into())
+    );
+    assert_eq!(
+        get(&server.url("/slow?ms=10")),
+        (200, "slept 10 ms\n".into())
+    );
+    crate::worldhost()
+        .args(["run", "-W", &format!("timeout={huge}"), guest::HELLO])
+        .run()
+        .success()
+        .stdout("Hello, world!\n");
+}
+
+/// Raises this process's open-file limit to its maximum: a test that holds thousands of
+/// connections needs a descriptor for each.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    let _ = setrlimit(Resource::Nofile, raised);
+}
+
+#[test]
+fn six_hundred_and_two_thousand_requests_at_once_are_all_served() {
+    raise_open_file_limit();
+    // Each request takes two tables from the pool: wasmtime's default pool held 500.
+    for (requests, flags) in [
+        (600, &[][..]),
+        (2000, &["--max-concurrent-requests", "2000"][..]),
+    ] {
+        let mut args = flags.to_vec();
+        args.push(guest::HTTP_ROUTES);
+        let server = Server::start(&args);
+        let started = Instant::now();
+        // Each guest waits 3 s before it answers: all of them are in flight at once.
+        let mut streams: Vec<TcpStream> = (0..requests)
+            .map(|_| {
+                let mut stream = connect(server.addr);
+                stream
+                    .write_all(
+                        b"GET /slow?ms=3000 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+                    )
+                    .unwrap();
+                stream
+            })
+            .collect();
+        let sent = started.elapsed();
+        assert!(
+            sent < Duration::from_secs(3),
+            "sending took {sent:?}: not all at once"
+        );
+        for stream in &mut streams {
+            let answer = read_until_closed(stream);
+            assert!(
+                answer.starts_with("HTTP/1.1 200 OK") && answer.contains("slept 3000 ms"),
+                "one of {requests} was answered {answer:?}"
+            );
+        }
     }
 }

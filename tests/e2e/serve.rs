@@ -316,6 +316,48 @@ fn outgoing_requests_go_to_allowed_hosts_only() {
 }
 
 #[test]
+fn an_allowed_host_without_a_port_means_its_schemes_port_and_star_any() {
+    let port = upstream("from upstream");
+    let fetch = format!("/fetch?url=http://127.0.0.1:{port}/x");
+    // `127.0.0.1` alone allows port 80 only, as in Spin.
+    let server = Server::start(&["--allow-outgoing", "127.0.0.1", guest::HTTP_ROUTES]);
+    let (status, body) = get(&server.url(&fetch));
+    assert_eq!(status, 502);
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    let server = Server::start(&["--allow-outgoing", "127.0.0.1:*", guest::HTTP_ROUTES]);
+    assert_eq!(
+        get(&server.url(&fetch)),
+        (200, "upstream 200: from upstream".into())
+    );
+    crate::worldhost()
+        .args([
+            "serve",
+            "--allow-outgoing",
+            "127.0.0.1:http",
+            guest::HTTP_ROUTES,
+        ])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("`http` is not a port");
+}
+
+#[test]
+fn an_outgoing_address_with_userinfo_is_denied() {
+    let port = upstream("never");
+    let allowed = format!("127.0.0.1:{port}");
+    let server = Server::start(&["--allow-outgoing", &allowed, guest::HTTP_ROUTES]);
+    for authority in [
+        format!("x@127.0.0.1:{port}"),
+        format!("evil.test:80@127.0.0.1:{port}"),
+    ] {
+        let (status, body) = get(&server.url(&format!("/fetch?url=http://{authority}/")));
+        assert_eq!(status, 502, "{authority}: {body}");
+        assert!(body.contains("HttpRequestDenied"), "{authority}: {body}");
+    }
+}
+
+#[test]
 fn outgoing_requests_are_denied_by_default() {
     let port = upstream("never");
     let server = Server::start(&[guest::HTTP_ROUTES]);

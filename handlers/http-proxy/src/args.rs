@@ -28,14 +28,36 @@ pub(crate) struct HttpProxyArgs {
           value_parser = worldhost_core::settings::duration_parser())]
     pub header_read_timeout: Duration,
 
-    /// Largest request body, in bytes; a larger one is answered 413
+    /// How long a client may leave the guest waiting for the next bytes of a request body;
+    /// past it the request is stopped (408 if no response has begun) and the connection closed
+    ///
+    /// Bounds what a client that sends its headers and then its body slowly or never (or says
+    /// `Expect: 100-continue` and falls silent) can hold: the guest, its instance and its place
+    /// under `--max-concurrent-requests` are freed.
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = worldhost_core::settings::duration_parser())]
+    pub body_read_timeout: Duration,
+
+    /// How long a response may wait for the client to read it; past it the connection is
+    /// closed and the guest stopped
+    ///
+    /// Bounds what a client that asks for a response and never reads it can hold. A client
+    /// that reads, however slowly, is not cut off: the bound is on one wait.
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = worldhost_core::settings::duration_parser())]
+    pub response_write_timeout: Duration,
+
+    /// Largest request body, in bytes; a larger one is answered 413 (a chunked one as soon as
+    /// it grows past it; if the response has begun by then, it is cut off)
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_request_body_size: u64,
 
-    /// Let the guest send HTTP requests to HOST (`example.com`, `127.0.0.1:8081`, `*` for any)
+    /// Let the guest send HTTP requests to HOST (`example.com`, `127.0.0.1:8081`, `api.test:*`)
     ///
-    /// Outgoing requests are denied unless their host (and port, when one is given here) is
-    /// listed. May be repeated. wasmtime serve allows every host and has no such list.
+    /// Outgoing requests are denied unless their host and port are listed: `HOST` allows the
+    /// scheme's port (80 for http, 443 for https), `HOST:PORT` that port, `HOST:*` any port,
+    /// and `*` anything. An address with a user name (`user@host`) is always denied. May be
+    /// repeated. wasmtime serve allows every host and has no such list.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub allow_outgoing: Vec<String>,
 

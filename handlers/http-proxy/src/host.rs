@@ -4,13 +4,11 @@
 //! cheap.
 
 use crate::outgoing::OutgoingPolicy;
+use crate::pool::PoolSize;
 use anyhow::Result;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Strategy,
-    UpdateDeadline,
-};
+use wasmtime::{Config, Engine, Store, Strategy, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use worldhost_core::Settings;
@@ -95,26 +93,10 @@ pub(crate) fn new_store(
     Ok(store)
 }
 
-/// The pooling allocator, tuned so that a slot is reused without being zeroed from scratch:
-/// keeping the first pages of memories and tables resident avoids most of the per-request
-/// `madvise` cost (the flags wasmtime's own users tune by hand); PAGEMAP_SCAN (Linux 6.7+,
-/// used where the kernel has it) resets only the pages a request touched; decommits that are
-/// still needed are batched. What a slot keeps resident stays resident while the server runs,
-/// for every slot ever used (up to `--max-concurrent-requests` of them), so it is kept small:
-/// 2 MiB, not the 16 MiB often suggested, showed no throughput difference on the hello guest
-/// within the noise of scripts/bench-serve's machine, and `scripts/soak-serve` showed resident
-/// memory growing by 16 MiB per slot that served a large request at 16 MiB.
+/// The server's engine: the pooling allocator (sized for the default request bound; see
+/// [`crate::pool`]), and epoch checks.
 pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
-    let mut pooling = PoolingAllocationConfig::default();
-    pooling
-        .linear_memory_keep_resident(2 << 20)
-        .table_keep_resident(1 << 20)
-        .pagemap_scan(Enabled::Auto)
-        .decommit_batch_size(32);
-    if let Some(max) = settings.limits.max_memory_size {
-        pooling.max_memory_size(max);
-    }
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    config.allocation_strategy(PoolSize::DEFAULT.strategy(settings));
     // Every request's guest yields at each epoch tick (see `new_store`).
     config.epoch_interruption(true);
 }

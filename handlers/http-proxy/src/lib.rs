@@ -5,7 +5,9 @@
 mod args;
 mod body;
 mod host;
+mod io;
 mod outgoing;
+mod pool;
 mod request;
 mod server;
 
@@ -60,6 +62,10 @@ impl Handler for HttpProxyHandler {
 
     fn configure_start_engine(&self, config: &mut wasmtime::Config, settings: &Settings) -> bool {
         host::configure_start_engine(config, settings)
+    }
+
+    fn takes_guest_args(&self) -> bool {
+        false
     }
 
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {

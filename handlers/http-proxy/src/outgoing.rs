@@ -11,36 +11,105 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 /// The allow-list, shared by every request's store.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OutgoingPolicy {
-    allowed: Arc<Vec<String>>,
+    allowed: Arc<Vec<Allowed>>,
+}
+
+/// One `--allow-outgoing` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Allowed {
+    /// `*`: any host, any port.
+    Anything,
+    /// A host (lowercase, an IPv6 address in brackets) and which of its ports.
+    Host(String, Ports),
+}
+
+/// The ports of an allowed host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ports {
+    /// No port given: the scheme's own (80 for http, 443 for https), as Spin's
+    /// `allowed_outbound_hosts` reads such an entry.
+    Default,
+    /// `HOST:PORT`.
+    Exactly(u16),
+    /// `HOST:*`.
+    Any,
 }
 
 impl OutgoingPolicy {
-    pub(crate) fn new(allowed: Vec<String>) -> Self {
-        Self {
-            allowed: Arc::new(
-                allowed
-                    .into_iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect(),
-            ),
-        }
+    /// The policy of these `--allow-outgoing` entries; an entry that does not parse is an error
+    /// that says what it should look like.
+    pub(crate) fn new(entries: &[String]) -> anyhow::Result<Self> {
+        let allowed = entries
+            .iter()
+            .map(|entry| parse_entry(entry))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            allowed: Arc::new(allowed),
+        })
     }
 
-    /// Whether a request to this URI may go out: `*`, the host, or `host:port` is listed.
+    /// Whether a request to this URI may go out: `*` is listed, or its host with its port (an
+    /// entry without a port allows the scheme's). An authority that holds userinfo
+    /// (`user@host`) is refused: what the connector would reach is then not what was checked.
     fn permits(&self, uri: &hyper::Uri) -> bool {
-        let Some(host) = uri.host() else {
+        let Some(authority) = uri.authority() else {
             return false;
         };
-        let host = host.to_ascii_lowercase();
-        let port = uri.port_u16().or(match uri.scheme_str() {
-            Some("https") => Some(443),
-            _ => Some(80),
-        });
-        let host_port = port.map(|p| format!("{host}:{p}"));
-        self.allowed
-            .iter()
-            .any(|a| a == "*" || *a == host || Some(a) == host_port.as_ref())
+        if authority.as_str().contains('@') {
+            return false;
+        }
+        let host = authority.host().to_ascii_lowercase();
+        let default_port = match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        };
+        let port = authority.port_u16().unwrap_or(default_port);
+        self.allowed.iter().any(|allowed| match allowed {
+            Allowed::Anything => true,
+            Allowed::Host(name, ports) => {
+                *name == host
+                    && match ports {
+                        Ports::Default => port == default_port,
+                        Ports::Exactly(p) => port == *p,
+                        Ports::Any => true,
+                    }
+            }
+        })
     }
+}
+
+/// `*`, `HOST`, `HOST:PORT` or `HOST:*` (an IPv6 address in brackets: `[::1]:8080`).
+fn parse_entry(entry: &str) -> anyhow::Result<Allowed> {
+    let lower = entry.trim().to_ascii_lowercase();
+    if lower == "*" {
+        return Ok(Allowed::Anything);
+    }
+    let (host, port) = match lower.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((address, port)) => (format!("[{address}]"), port.strip_prefix(':')),
+            None => (lower.clone(), None),
+        },
+        None => match lower.rsplit_once(':') {
+            Some((host, port)) => (host.to_string(), Some(port)),
+            None => (lower.clone(), None),
+        },
+    };
+    let ports = match port {
+        None => Ports::Default,
+        Some("*") => Ports::Any,
+        Some(port) => port.parse().map(Ports::Exactly).map_err(|_| {
+            anyhow::anyhow!(
+                "`--allow-outgoing {entry}`: `{port}` is not a port; write `HOST` (its scheme's \
+                 port, 80 or 443), `HOST:PORT`, `HOST:*` (any port) or `*` (anything)"
+            )
+        })?,
+    };
+    if host.is_empty() || host.contains(['/', '@']) {
+        anyhow::bail!(
+            "`--allow-outgoing {entry}` is not a host; write `HOST`, `HOST:PORT`, `HOST:*` or `*`"
+        );
+    }
+    Ok(Allowed::Host(host, ports))
 }
 
 type SendResult = Result<
@@ -60,7 +129,11 @@ impl WasiHttpHooks for OutgoingPolicy {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         drop(fut);
         if !self.permits(request.uri()) {
-            tracing::warn!(uri = %request.uri(), "outgoing request denied (see --allow-outgoing)");
+            tracing::warn!(
+                uri = %request.uri(),
+                "outgoing request denied (`--allow-outgoing HOST[:PORT]` allows a host; an \
+                 address with a user name, `user@host`, is never allowed)"
+            );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         Box::new(async move {
@@ -77,15 +150,45 @@ impl WasiHttpHooks for OutgoingPolicy {
 mod tests {
     use super::*;
 
+    fn policy(entries: &[&str]) -> OutgoingPolicy {
+        let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+        OutgoingPolicy::new(&entries).unwrap()
+    }
+
+    fn permits(policy: &OutgoingPolicy, uri: &str) -> bool {
+        policy.permits(&uri.parse().unwrap())
+    }
+
     #[test]
     fn hosts_and_ports_are_matched() {
-        let policy = OutgoingPolicy::new(vec!["Example.com".into(), "127.0.0.1:8081".into()]);
-        assert!(policy.permits(&"http://example.com/x".parse().unwrap()));
-        assert!(policy.permits(&"https://EXAMPLE.com:8443/".parse().unwrap()));
-        assert!(policy.permits(&"http://127.0.0.1:8081/".parse().unwrap()));
-        assert!(!policy.permits(&"http://127.0.0.1:8082/".parse().unwrap()));
-        assert!(!policy.permits(&"http://evil.test/".parse().unwrap()));
-        assert!(OutgoingPolicy::new(vec!["*".into()]).permits(&"http://a.b/".parse().unwrap()));
-        assert!(!OutgoingPolicy::default().permits(&"http://a.b/".parse().unwrap()));
+        let p = policy(&["Example.com", "127.0.0.1:8081", "api.test:*", "[::1]:9000"]);
+        assert!(permits(&p, "http://example.com/x"));
+        assert!(permits(&p, "https://EXAMPLE.com/"));
+        assert!(permits(&p, "http://example.com:80/"));
+        // Without a port, an entry allows the scheme's own only.
+        assert!(!permits(&p, "https://example.com:8443/"));
+        assert!(!permits(&p, "http://example.com:443/"));
+        assert!(permits(&p, "http://127.0.0.1:8081/"));
+        assert!(!permits(&p, "http://127.0.0.1:8082/"));
+        assert!(permits(&p, "http://api.test:1234/"));
+        assert!(permits(&p, "http://[::1]:9000/"));
+        assert!(!permits(&p, "http://[::1]:9001/"));
+        assert!(!permits(&p, "http://evil.test/"));
+        assert!(permits(&policy(&["*"]), "http://a.b:5/"));
+        assert!(!permits(&OutgoingPolicy::default(), "http://a.b/"));
+    }
+
+    #[test]
+    fn userinfo_is_refused_even_for_an_allowed_host() {
+        let p = policy(&["127.0.0.1:8081", "*"]);
+        assert!(!permits(&p, "http://x@127.0.0.1:8081/"));
+        assert!(!permits(&p, "http://evil.test:80@127.0.0.1:8081/"));
+    }
+
+    #[test]
+    fn entries_that_are_not_hosts_are_errors() {
+        for bad in ["host:eighty", "", "a/b", "u@h"] {
+            assert!(OutgoingPolicy::new(&[bad.to_string()]).is_err(), "{bad}");
+        }
     }
 }

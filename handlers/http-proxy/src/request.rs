@@ -1,8 +1,9 @@
 //! One request: a fresh store and instance from the pre-instantiated component, the guest's
-//! `handle` run in a task of its own, and its response (or a 500, 503, 504) returned to hyper.
-//! Whatever the guest does, the fault stays in this request; it is logged with the trap.
+//! `handle` run in a task of its own, and its response (or a 400, 408, 413, 500, 503, 504)
+//! returned to hyper. Whatever the guest or its client does, the fault stays in this request;
+//! it is logged with the trap.
 
-use crate::body::{Guarded, Outcome, limited};
+use crate::body::{Failure, Guarded, Outcome, RequestBody, Stop, Stopper};
 use crate::host::{ServeHost, new_store};
 use crate::server::Server;
 use bytes::Bytes;
@@ -32,14 +33,19 @@ pub(crate) async fn handle(
         .path_and_query()
         .map_or_else(|| "/".to_string(), |p| p.to_string());
     tracing::debug!(%method, %path, "request received");
-    let response = match server.permits.clone().try_acquire_owned() {
-        Ok(permit) => respond(&server, request, permit).await,
-        Err(_) => {
-            tracing::warn!(%method, %path, "too many requests in flight (--max-concurrent-requests)");
-            status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many requests in flight\n",
-            )
+    let response = if !names_its_host(&request) {
+        // HTTP/1.0 allows a request without one; a guest is always given an authority.
+        closing(status(
+            StatusCode::BAD_REQUEST,
+            "the request names no host: send a Host header\n",
+        ))
+    } else {
+        match server.permits.clone().try_acquire_owned() {
+            Ok(permit) => respond(&server, request, permit).await,
+            Err(_) => {
+                tracing::warn!(%method, %path, "too many requests in flight (--max-concurrent-requests)");
+                too_many_requests()
+            }
         }
     };
     tracing::info!(
@@ -50,6 +56,15 @@ pub(crate) async fn handle(
         "request"
     );
     Ok(response)
+}
+
+/// Whether the request has an authority, in its URI or a readable Host header.
+fn names_its_host(request: &Request<Incoming>) -> bool {
+    request.uri().authority().is_some()
+        || request
+            .headers()
+            .get(hyper::header::HOST)
+            .is_some_and(|host| host.to_str().is_ok())
 }
 
 async fn respond(
@@ -63,14 +78,31 @@ async fn respond(
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .is_some_and(|n| n > server.args.max_request_body_size);
     if too_long {
-        return status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        return stopped(Stop::BodyTooLarge);
     }
+    let stopper = Stopper::new();
+    // Hyper drops this future when the client goes away before the response: the guest,
+    // which nobody waits for then, is stopped.
+    let mut stop_on_drop = StopOnDrop(Some(stopper.clone()));
     let (parts, body) = request.into_parts();
-    let request = Request::from_parts(parts, limited(body, server.args.max_request_body_size));
+    let body = RequestBody::new(
+        body,
+        server.args.max_request_body_size,
+        server.args.body_read_timeout,
+        stopper.clone(),
+    );
+    let request = Request::from_parts(parts, body);
 
-    match start(server, request, permit) {
+    let response = match start(server, request, permit, &stopper) {
         Ok((response, done)) => match response.await {
-            Ok(Ok(response)) => response.map(|body| Guarded::new(body, done).boxed_unsync()),
+            // The guest answered, but its request was stopped first (its body cut off, say):
+            // it answered a request it did not read whole.
+            Ok(Ok(_)) | Ok(Err(_)) if stopper.stopped().is_some() => {
+                stopped(stopper.stopped().expect("checked"))
+            }
+            Ok(Ok(response)) => {
+                response.map(|body| Guarded::new(body, done, stopper.clone()).boxed_unsync())
+            }
             Ok(Err(code)) => {
                 tracing::error!("`{}` answered with an error: {code:?}", server.name);
                 status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
@@ -78,11 +110,15 @@ async fn respond(
             // The guest's handler ended without setting a response: `done` says why (a
             // failure was logged where it happened).
             Err(_) => match done.await {
-                Ok(Err(why)) if why.contains("-W timeout") => status(
+                Ok(Err(Failure::Timeout)) => status(
                     StatusCode::GATEWAY_TIMEOUT,
                     "the request ran past its time limit\n",
                 ),
-                Ok(Err(_)) => status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n"),
+                Ok(Err(Failure::PoolFull)) => too_many_requests(),
+                Ok(Err(Failure::Stopped(why))) => stopped(why),
+                Ok(Err(Failure::Failed)) => {
+                    status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+                }
                 Ok(Ok(())) => {
                     tracing::error!("`{}` returned without setting a response", server.name);
                     status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
@@ -97,7 +133,50 @@ async fn respond(
             tracing::error!("cannot start `{}`: {e:#}", server.name);
             status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
         }
+    };
+    stop_on_drop.0 = None;
+    response
+}
+
+/// Stops a request when dropped, unless disarmed (`.0 = None`).
+struct StopOnDrop(Option<Stopper>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(stopper) = &self.0 {
+            stopper.stop(Stop::ClientGone);
+        }
     }
+}
+
+/// The answer to a request stopped before its response began; the connection is closed, since
+/// the rest of its body was not read.
+fn stopped(why: Stop) -> Response<HyperOutgoingBody> {
+    closing(match why {
+        Stop::BodyTooLarge => status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+        Stop::BodyTimeout => status(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body stopped arriving (--body-read-timeout)\n",
+        ),
+        Stop::ClientGone => status(StatusCode::BAD_REQUEST, "the client went away\n"),
+    })
+}
+
+/// The documented answer past `--max-concurrent-requests` (or past what the instance pool holds).
+fn too_many_requests() -> Response<HyperOutgoingBody> {
+    status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many requests in flight\n",
+    )
+}
+
+/// `response`, with the connection closed after it.
+fn closing(mut response: Response<HyperOutgoingBody>) -> Response<HyperOutgoingBody> {
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 type ResponseReceiver = oneshot::Receiver<
@@ -105,14 +184,15 @@ type ResponseReceiver = oneshot::Receiver<
 >;
 
 /// Starts the guest on `request`: returns where its response will arrive, and where the outcome
-/// of its handler will. The permit is held until the guest's handler has returned, not just
-/// until the headers are ready.
+/// of its handler will. The permit is held until the guest's handler has returned (or was
+/// stopped by `stopper`), not just until the headers are ready.
 fn start(
     server: &Server,
     request: Request<
         impl hyper::body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
     >,
     permit: OwnedSemaphorePermit,
+    stopper: &Stopper,
 ) -> anyhow::Result<(ResponseReceiver, oneshot::Receiver<Outcome>)> {
     let runner = server.runner();
     let mut store: Store<ServeHost> = new_store(
@@ -130,6 +210,8 @@ fn start(
     let out = store.data_mut().http().new_response_outparam(response_tx)?;
     let name = server.name.clone();
     let limits = server.settings.limits;
+    let stop = stopper.wait();
+    let stopper = stopper.clone();
     let guest = async move {
         let run = async {
             let proxy = runner.pre.instantiate_async(&mut store).await?;
@@ -140,16 +222,27 @@ fn start(
         };
         // `-W timeout` interrupts running wasm through the epoch; a guest that waits instead
         // (a sleep, a slow outgoing request) is stopped by the same deadline on the clock.
-        let result = match limits.timeout {
-            Some(deadline) => tokio::time::timeout(deadline, run)
-                .await
-                .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into())),
-            None => run.await,
+        let run = async {
+            match limits.timeout {
+                Some(deadline) => tokio::time::timeout(deadline, run)
+                    .await
+                    .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into())),
+                None => run.await,
+            }
         };
-        let outcome = result.map_err(|e| describe_failure(&name, e, &limits, &store));
-        if let Err(why) = &outcome {
-            tracing::error!("{why}");
-        }
+        let ended = tokio::select! {
+            result = run => Ok(result),
+            why = stop => Err(why),
+        };
+        // A request stopped from outside counts as stopped, even when its guest ended first
+        // (it may have trapped on the error its body gave it).
+        let outcome = match (ended, stopper.stopped()) {
+            (Err(why), _) | (Ok(Err(_)), Some(why)) => {
+                tracing::debug!("`{name}` stopped: {why:?}");
+                Err(Failure::Stopped(why))
+            }
+            (Ok(result), _) => result.map_err(|e| classify(&name, e, &limits, &store)),
+        };
         // Reported before the store (and with it the response body) is dropped, so the body
         // knows how to end.
         let _ = done_tx.send(outcome);
@@ -158,6 +251,31 @@ fn start(
     };
     tokio::spawn(guest);
     Ok((response_rx, done_rx))
+}
+
+/// What a guest's error means for its request; the failure is logged here.
+fn classify(
+    name: &str,
+    error: wasmtime::Error,
+    limits: &worldhost_core::Limits,
+    store: &Store<ServeHost>,
+) -> Failure {
+    if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        tracing::warn!(
+            "no room in the instance pool for another `{name}` ({full}); answered 503 (see \
+             --max-concurrent-requests)"
+        );
+        return Failure::PoolFull;
+    }
+    let timeout = error
+        .downcast_ref::<wasmtime::Trap>()
+        .is_some_and(|trap| *trap == wasmtime::Trap::Interrupt && limits.timeout.is_some());
+    tracing::error!("{}", describe_failure(name, error, limits, store));
+    if timeout {
+        Failure::Timeout
+    } else {
+        Failure::Failed
+    }
 }
 
 /// The failure of a guest, in the words of a command's trap report.

@@ -5,7 +5,9 @@
 
 use crate::args::HttpProxyArgs;
 use crate::host::{ServeHost, TICKS_PER_SECOND};
+use crate::io::WriteBounded;
 use crate::outgoing::OutgoingPolicy;
+use crate::pool;
 use crate::request;
 use anyhow::{Context as _, Result, bail};
 use hyper::server::conn::http1;
@@ -48,8 +50,11 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
-    /// Links `loaded` and pre-instantiates it.
-    fn new(loaded: &Loaded, settings: &Settings) -> Result<Self> {
+    /// Links `loaded` and pre-instantiates it, in an engine whose instance pool holds
+    /// `requests` of it at once where it can; returns how many it holds.
+    fn new(loaded: &Loaded, settings: &Settings, requests: usize) -> Result<(Self, usize)> {
+        let (loaded, holds) = pool::sized(loaded, settings, requests)?;
+        let loaded = &loaded;
         let mut linker: Linker<ServeHost> = Linker::new(&loaded.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -59,10 +64,11 @@ impl Runner {
             .map_err(anyhow::Error::from)
             .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
             .with_context(|| format!("cannot prepare `{}` for serving", loaded.path.display()))?;
-        Ok(Self {
+        let runner = Self {
             _ticker: EpochTicker::start(loaded.engine.clone()),
             pre,
-        })
+        };
+        Ok((runner, holds))
     }
 }
 
@@ -105,20 +111,24 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
     if args.max_connections == 0 {
         bail!("`--max-connections 0` would accept no connection; give at least 1");
     }
-    if args.header_read_timeout.is_zero() {
-        bail!(
-            "`--header-read-timeout 0` would close every connection at once; give a duration such as `30s`"
-        );
+    for (flag, timeout) in [
+        ("--header-read-timeout", args.header_read_timeout),
+        ("--body-read-timeout", args.body_read_timeout),
+        ("--response-write-timeout", args.response_write_timeout),
+    ] {
+        if timeout.is_zero() {
+            bail!("`{flag} 0` would cut every client off at once; give a duration such as `30s`");
+        }
     }
-    let runner = Runner::new(loaded, cx.settings)?;
+    let (runner, holds) = Runner::new(loaded, cx.settings, args.max_concurrent_requests)?;
     let connections = connection_budget(args.max_connections);
     let server = Arc::new(Server {
         runner: RwLock::new(Arc::new(runner)),
         settings: cx.settings.clone(),
         name: loaded.name.clone(),
-        permits: Arc::new(Semaphore::new(args.max_concurrent_requests)),
+        permits: Arc::new(Semaphore::new(holds)),
         connections: Arc::new(Semaphore::new(connections)),
-        outgoing: OutgoingPolicy::new(args.allow_outgoing.clone()),
+        outgoing: OutgoingPolicy::new(&args.allow_outgoing)?,
         args,
     });
     Ok(server)
@@ -140,9 +150,11 @@ fn complete_in_background(server: &Arc<Server>, loaded: &Loaded) {
             let started = std::time::Instant::now();
             let completed = loaded
                 .completed(&server.settings, cache_for(&server.settings).as_ref())
-                .and_then(|full| Runner::new(&full, &server.settings));
+                .and_then(|full| {
+                    Runner::new(&full, &server.settings, server.args.max_concurrent_requests)
+                });
             match completed {
-                Ok(runner) => {
+                Ok((runner, _)) => {
                     *server
                         .runner
                         .write()
@@ -174,6 +186,7 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let header_read_timeout = server.args.header_read_timeout;
+    let io = WriteBounded::new(io, server.args.response_write_timeout);
     let service = hyper::service::service_fn(move |req| request::handle(server.clone(), req));
     let conn = http1::Builder::new()
         .keep_alive(true)
@@ -192,7 +205,7 @@ where
 
 async fn run(server: Arc<Server>) -> Result<ExitCode> {
     let addr = server.args.addr;
-    let listener = TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+    let listener = listen(addr).map_err(|e| match e.kind() {
         ErrorKind::AddrInUse => anyhow::anyhow!(
             "cannot listen on {addr}: the address is in use (is another server running there?); \
              choose another with `--addr`, or `--addr 127.0.0.1:0` for any free port"
@@ -254,6 +267,25 @@ async fn run(server: Arc<Server>) -> Result<ExitCode> {
         connections.abort_all();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Connections the kernel completes and holds for the accept loop: std's (and tokio's) bind
+/// asks for 128, and a burst of a few hundred connections overflowed it (a dropped SYN is
+/// retried a second later); Linux caps the value at `net.core.somaxconn` (4096 by default),
+/// as Go's listener asks for.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` (with SO_REUSEADDR, as std's) and a deep backlog.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Accepts the next connection once fewer than `--max-connections` are open; the permit

@@ -205,11 +205,8 @@ fn send(request: OutgoingRequest) -> Result<(u16, Vec<u8>), ErrorCode> {
     let body = response.consume().expect("the body is taken once");
     let stream = body.stream().expect("the stream is taken once");
     let mut all = Vec::new();
-    loop {
-        match stream.blocking_read(64 * 1024) {
-            Ok(chunk) => all.extend_from_slice(&chunk),
-            Err(_) => break,
-        }
+    while let Ok(chunk) = stream.blocking_read(64 * 1024) {
+        all.extend_from_slice(&chunk);
     }
     Ok((status, all))
 }

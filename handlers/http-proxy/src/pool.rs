@@ -1,0 +1,158 @@
+//! The instance pool, sized to the component and to `--max-concurrent-requests`. Every request
+//! takes one component instance, an async stack, and the memories and tables of the
+//! component's core instances; wasmtime's default pool holds 1,000 of each, so a component with
+//! three memories ran out at 333 requests (a 500 with "maximum concurrent limit of 1000"). The
+//! engine starts with a pool for the default bound (and components of up to
+//! [`DEFAULT_MEMORIES`] memories and [`DEFAULT_TABLES`] tables); once the component is loaded and its needs are
+//! known, a pool that would not hold `--max-concurrent-requests` of it is made again, large
+//! enough (its code is copied across, not compiled again). Should that fail (an address space
+//! limit), the request bound is lowered to what the pool holds, with a warning: past it a
+//! request gets the documented 503, never a 500.
+
+use anyhow::Result;
+use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
+use worldhost_core::{Loaded, Settings};
+
+/// The requests the first pool holds at once: the default of `--max-concurrent-requests`.
+const DEFAULT_REQUESTS: u32 = 1000;
+/// The memories per request the first pool allows for: each memory slot reserves 4 GiB of
+/// address space (not memory), so one, as wasmtime's default pool; Rust and Python guests have
+/// one.
+const DEFAULT_MEMORIES: u32 = 1;
+/// The tables per request the first pool allows for: a table slot reserves 160 KiB. Rust and
+/// Python guests have two (their own and one of wit-component's shims), which a pool of
+/// wasmtime's defaults held for 500 requests at once.
+const DEFAULT_TABLES: u32 = 4;
+
+/// What a pool holds at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolSize {
+    requests: u32,
+    memories: u32,
+    tables: u32,
+}
+
+impl PoolSize {
+    /// The pool the engine starts with.
+    pub(crate) const DEFAULT: PoolSize = PoolSize {
+        requests: DEFAULT_REQUESTS,
+        memories: DEFAULT_REQUESTS * DEFAULT_MEMORIES,
+        tables: DEFAULT_REQUESTS * DEFAULT_TABLES,
+    };
+
+    /// Room for `requests` instances with `needs` each.
+    fn for_requests(requests: usize, needs: &wasmtime::ResourcesRequired) -> PoolSize {
+        let requests = u32::try_from(requests).unwrap_or(u32::MAX);
+        PoolSize {
+            requests,
+            memories: requests.saturating_mul(needs.num_memories),
+            tables: requests.saturating_mul(needs.num_tables),
+        }
+    }
+
+    /// How many instances with `needs` fit.
+    fn holds(&self, needs: &wasmtime::ResourcesRequired) -> usize {
+        let by = |total: u32, each: u32| total.checked_div(each).unwrap_or(u32::MAX);
+        let fit = self
+            .requests
+            .min(by(self.memories, needs.num_memories))
+            .min(by(self.tables, needs.num_tables));
+        usize::try_from(fit).unwrap_or(usize::MAX)
+    }
+
+    /// The pooling allocator of this size, tuned so that a slot is reused without being
+    /// zeroed from scratch: keeping the first pages of memories and tables resident avoids
+    /// most of the per-request `madvise` cost (the flags wasmtime's own users tune by hand);
+    /// PAGEMAP_SCAN (Linux 6.7+, used where the kernel has it) resets only the pages a request
+    /// touched; decommits that are still needed are batched. What a slot keeps resident stays
+    /// resident while the server runs, for every slot ever used (up to
+    /// `--max-concurrent-requests` of them), so it is kept small: 2 MiB, not the 16 MiB often
+    /// suggested, showed no throughput difference on the hello guest within the noise of
+    /// scripts/bench-serve's machine, and `scripts/soak-serve` showed resident memory growing
+    /// by 16 MiB per slot that served a large request at 16 MiB.
+    pub(crate) fn strategy(&self, settings: &Settings) -> InstanceAllocationStrategy {
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(1 << 20)
+            .pagemap_scan(Enabled::Auto)
+            .decommit_batch_size(32)
+            .total_component_instances(self.requests)
+            .total_stacks(self.requests)
+            .total_memories(self.memories.max(1))
+            .total_tables(self.tables.max(1))
+            // Core instances cost the pool nothing but a count; the memories and tables they
+            // define are what is bounded.
+            .total_core_instances(self.requests.saturating_mul(64));
+        if let Some(max) = settings.limits.max_memory_size {
+            pooling.max_memory_size(max);
+        }
+        InstanceAllocationStrategy::Pooling(pooling)
+    }
+}
+
+/// `loaded`, in an engine whose pool holds `requests` of it at once (the same `loaded` if its
+/// pool does already), and how many requests that pool holds.
+pub(crate) fn sized(
+    loaded: &Loaded,
+    settings: &Settings,
+    requests: usize,
+) -> Result<(Loaded, usize)> {
+    let Some(needs) = loaded.component()?.resources_required() else {
+        // It instantiates modules it imports: its needs are unknown until it runs. Past the
+        // pool, a request is answered 503.
+        return Ok((loaded.clone(), requests));
+    };
+    tracing::debug!(
+        memories = needs.num_memories,
+        tables = needs.num_tables,
+        "what one instance takes from the pool"
+    );
+    let current = PoolSize::DEFAULT;
+    if current.holds(&needs) >= requests {
+        return Ok((loaded.clone(), requests));
+    }
+    let wanted = PoolSize::for_requests(requests, &needs);
+    let strategy = wanted.strategy(settings);
+    match loaded.reconfigured(settings, &|config| {
+        config.allocation_strategy(strategy.clone());
+    }) {
+        Ok(moved) => {
+            tracing::debug!(?wanted, "instance pool sized to the component");
+            Ok((moved, requests))
+        }
+        Err(e) => {
+            let holds = current.holds(&needs).max(1);
+            tracing::warn!(
+                "cannot make an instance pool for {requests} requests of `{}` at once ({e:#}); \
+                 serving at most {holds} at once (past them, 503)",
+                loaded.name
+            );
+            Ok((loaded.clone(), holds))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(memories: u32, tables: u32) -> wasmtime::ResourcesRequired {
+        wasmtime::ResourcesRequired {
+            num_memories: memories,
+            max_initial_memory_size: None,
+            num_tables: tables,
+            max_initial_table_size: None,
+        }
+    }
+
+    #[test]
+    fn a_pool_holds_what_its_scarcest_slot_allows() {
+        assert_eq!(PoolSize::DEFAULT.holds(&needs(1, 1)), 1000);
+        assert_eq!(PoolSize::DEFAULT.holds(&needs(1, 2)), 1000);
+        assert_eq!(PoolSize::DEFAULT.holds(&needs(3, 1)), 333);
+        assert_eq!(PoolSize::DEFAULT.holds(&needs(0, 0)), 1000);
+        let sized = PoolSize::for_requests(2000, &needs(3, 2));
+        assert_eq!(sized.holds(&needs(3, 2)), 2000);
+    }
+}
