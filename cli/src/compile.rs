@@ -39,6 +39,8 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         false,
     )?;
     let artifact = loaded.code.serialize()?;
+    // Again: compiling took a while, and the rename would replace whatever is there now.
+    check_output(&out)?;
     write_atomically(&out, &artifact)?;
     tracing::info!(artifact = %out.display(), bytes = artifact.len(), "written");
     Ok(ExitCode::SUCCESS)

@@ -33,6 +33,10 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
     // Every flag and the file are checked before anything is compiled.
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     let forced = matches.get_one::<String>("handler").map(String::as_str);
+    // A handler named on the command line refuses misplaced words before anything compiles.
+    if let Some(handler) = forced.and_then(handler_named) {
+        check_guest_args(subcommand, &path, &args, handler)?;
+    }
     let cache = cache_for(&settings);
     let mut loaded = load_for_run(
         &path,
@@ -54,7 +58,9 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
         reason = %choice.reason,
         "handler selected"
     );
-    check_guest_args(subcommand, &path, &args, choice.handler)?;
+    if forced.is_none() {
+        check_guest_args(subcommand, &path, &args, choice.handler)?;
+    }
     choice.handler.run(RunContext {
         component: &loaded,
         matches,

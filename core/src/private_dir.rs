@@ -2,7 +2,8 @@
 //! the compilation cache (its entries are machine code that runs as is) and the REPL's history.
 //!
 //! The directory is created 0700. An existing one is used only if it is a real directory (not
-//! a symbolic link), owned by this user, and writable by no one else; it is then opened once,
+//! a symbolic link) owned by this user; one that others may write is made 0700 first (with a
+//! warning). It is then opened once,
 //! and every file in it is reached through that open directory (`openat` and friends), so a
 //! rename or a link swapped in above it later changes nothing. A file in it is used only if it
 //! is a regular file owned by this user: opened with `O_NOFOLLOW | O_NONBLOCK` (a symbolic link
@@ -67,7 +68,17 @@ impl PrivateDir {
             Err(e) => bail!("cannot open `{shown}`: {e}"),
         };
         let stat = rustix::fs::fstat(&fd)?;
-        if let Err(why) = owned_by_this_user(&stat) {
+        if stat.st_uid == rustix::process::geteuid().as_raw() && stat.st_mode & 0o022 != 0 {
+            // The user's own directory, made under a umask that lets the group write (002, as
+            // for users with a group of their own; worldhost before 0700 made it so). Closed
+            // to others through the open directory; what others may have put in it meanwhile
+            // is refused file by file (only the user's own files are taken).
+            rustix::fs::fchmod(&fd, Mode::RWXU)?;
+            tracing::warn!(
+                "`{shown}` could be written by other users (mode {:04o}); it is now 0700",
+                stat.st_mode & 0o7777
+            );
+        } else if let Err(why) = owned_by_this_user(&stat) {
             bail!("`{shown}` {why}");
         }
         Ok(Some(PrivateDir {
@@ -250,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn links_shared_directories_and_special_files_are_refused() {
+    fn links_and_special_files_are_refused_and_an_open_directory_closed() {
         let base = tempfile::tempdir().unwrap();
         let real = base.path().join("real");
         std::fs::create_dir(&real).unwrap();
@@ -259,15 +270,11 @@ mod tests {
         let err = PrivateDir::open(&link, true).unwrap_err().to_string();
         assert!(err.contains("is a symbolic link"), "{err}");
 
+        // The user's own, open to others: closed, then used.
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let err = PrivateDir::open(&real, true).unwrap_err().to_string();
-        assert!(
-            err.contains("may be written by other users (mode 0777)"),
-            "{err}"
-        );
-
-        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
         let dir = PrivateDir::open(&real, false).unwrap().unwrap();
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
         std::os::unix::fs::symlink("/etc/passwd", real.join("link")).unwrap();
         let err = dir.open_file("link").unwrap_err().to_string();
         assert!(err.contains("symbolic link"), "{err}");

@@ -268,11 +268,11 @@ fn turned_away(url: &str) {
 /// Eight clients that each send `request` (given its number) to a server with eight places
 /// and `flag` at 2 s, and then neither send nor read: while they hold every place, a healthy
 /// client is turned away; once the bound frees them, it is served again, while they are still
-/// connected. Returns their connections.
+/// connected. Returns the server, still running, and their connections.
 fn stalled_clients_lose_their_places(
     flag: &str,
     request: impl Fn(usize) -> String,
-) -> Vec<TcpStream> {
+) -> (Server, Vec<TcpStream>) {
     let mut server = Server::start(&[
         "-vv",
         "--max-concurrent-requests",
@@ -295,13 +295,13 @@ fn stalled_clients_lose_their_places(
     }
     turned_away(&healthy);
     served_again(&healthy, Duration::from_secs(10));
-    stalled
+    (server, stalled)
 }
 
 #[test]
 fn clients_that_never_send_their_body_lose_their_places() {
     // Complete headers, then silence: half promise a body, half ask to be told to send it.
-    let stalled = stalled_clients_lose_their_places("--body-read-timeout", |i| {
+    let (_server, stalled) = stalled_clients_lose_their_places("--body-read-timeout", |i| {
         let expect = if i % 2 == 0 {
             ""
         } else {
@@ -367,7 +367,13 @@ fn a_request_without_a_host_is_a_400_not_a_500() {
         .unwrap();
     let answer = read_until_closed(&mut stream);
     assert!(answer.starts_with("HTTP/1.0 400 Bad Request"), "{answer:?}");
-    assert!(answer.contains("send a Host header"), "{answer:?}");
+    assert!(answer.contains("send one Host header"), "{answer:?}");
+    // Two Host headers are as bad (RFC 9112 §3.2).
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(b"GET /status/200 HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n")
+        .unwrap();
+    assert!(read_until_closed(&mut stream).starts_with("HTTP/1.1 400 Bad Request"));
     healthy.finish();
     server.stop("TERM");
     assert!(!server.stderr().contains("ERROR"), "{}", server.stderr());

@@ -493,11 +493,11 @@ fn the_cache_directory_is_made_the_users_alone() {
 }
 
 #[test]
-fn a_cache_directory_others_can_change_is_not_used() {
+fn a_cache_directory_others_can_change_is_not_used_and_ones_own_is_closed() {
     use std::os::unix::fs::PermissionsExt as _;
-    // A link to a directory that holds a file, a directory anyone may write, and (as root)
-    // one owned by another user: each is warned of, once, and neither read, written nor
-    // cleared; the run goes on without the cache.
+    // A link to a directory that holds a file, and (as root) a directory owned by another
+    // user: each is warned of, once, and neither read, written nor cleared; the run goes on
+    // without the cache.
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path().join("worldhost");
     let target = tempfile::tempdir().unwrap();
@@ -523,6 +523,8 @@ fn a_cache_directory_others_can_change_is_not_used() {
     let left: Vec<_> = std::fs::read_dir(target.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "only the file that was there");
 
+    // The user's own directory, open to others (as one made under umask 002): closed first,
+    // then used.
     std::fs::remove_file(&dir).unwrap();
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -530,11 +532,15 @@ fn a_cache_directory_others_can_change_is_not_used() {
         .args([guest::HELLO])
         .run()
         .success()
-        .stderr_has("may be written by other users (mode 0777)");
-    assert!(entries(cache.path()).is_empty());
+        .stderr_has("could be written by other users (mode 0777); it is now 0700");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    assert_eq!(entries(cache.path()).len(), 1);
 
     if is_root() {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        for entry in entries(cache.path()) {
+            std::fs::remove_file(entry).unwrap();
+        }
         std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
         cached_in(cache.path())
             .args([guest::HELLO])

@@ -358,6 +358,17 @@ fn an_outgoing_address_with_userinfo_is_denied() {
 }
 
 #[test]
+fn a_guest_may_work_on_after_its_response_is_complete() {
+    let mut server = Server::start(&[guest::HTTP_ROUTES]);
+    assert_eq!(get(&server.url("/after")), (200, "done\n".into()));
+    let head = client().head(&server.url("/after")).call().unwrap();
+    assert_eq!(head.status(), 200);
+    for _ in 0..2 {
+        server.wait_for("the work after the response is done");
+    }
+}
+
+#[test]
 fn outgoing_requests_are_denied_by_default() {
     let port = upstream("never");
     let server = Server::start(&[guest::HTTP_ROUTES]);

@@ -3,15 +3,18 @@
 //! In: the request body, cut off at `--max-request-body-size` and when the client sends
 //! nothing for `--body-read-timeout`. Either stops the request: the guest is dropped with its
 //! store (its pool slot and its `--max-concurrent-requests` place freed), and the client gets
-//! 413 or 408 if no response has begun, or a cut-off response otherwise. wasmtime-wasi-http
-//! shows a failed body to the guest as the end of its stream, so without the stop a guest
-//! would take a cut body for a whole one.
+//! 413 or 408 if no response has begun, or a cut-off response otherwise. The guest is never
+//! shown the failure (its read just waits until it is dropped): a guest that took a failed
+//! read for the end of its body would answer a cut body as a whole one, and one that went on
+//! could send what it had read on.
 //!
 //! Out: the guest's response body, which ends cleanly only if the guest's handler returned
 //! cleanly and nothing stopped the request; otherwise it ends with an error, so hyper aborts
 //! the response instead of finishing it, and the client sees it cut off. A response body that
-//! hyper drops before its end (the client went away, or stopped reading past
-//! `--response-write-timeout`) stops the request too.
+//! hyper drops before all of it went out (the client went away, or stopped reading past
+//! `--response-write-timeout`) stops the request too; one dropped because it was complete
+//! (its `Content-Length` sent, or none due: HEAD, 204, 304) does not, so a guest may go on
+//! working after its response.
 
 use bytes::Bytes;
 use http_body_util::Limited;
@@ -80,9 +83,7 @@ impl Stopper {
 /// given the error, so that whatever it does after is too late to count).
 pub(crate) struct RequestBody {
     inner: Limited<Incoming>,
-    limit: u64,
-    idle: Duration,
-    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    idle: IdleBound,
     stopper: Stopper,
 }
 
@@ -90,11 +91,50 @@ impl RequestBody {
     pub(crate) fn new(body: Incoming, limit: u64, idle: Duration, stopper: Stopper) -> Self {
         Self {
             inner: Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)),
-            limit,
-            idle,
-            waiting: None,
+            idle: IdleBound::new(idle),
             stopper,
         }
+    }
+}
+
+/// A bound on one wait: armed when a poll waits, disarmed by progress; its timer is made once
+/// and reset, not made anew at every wait.
+pub(crate) struct IdleBound {
+    timeout: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
+}
+
+impl IdleBound {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            timer: None,
+            armed: false,
+        }
+    }
+
+    /// Progress was made: the next wait starts a new bound.
+    pub(crate) fn progressed(&mut self) {
+        self.armed = false;
+    }
+
+    /// A poll is waiting: `Ready` once it has waited past the bound.
+    pub(crate) fn poll_waited_out(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if !self.armed {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.armed = true;
+        timer.as_mut().poll(cx)
     }
 }
 
@@ -107,27 +147,27 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
+        // Once stopped, the guest waits until its task drops it, and never learns why.
+        if this.stopper.stopped().is_some() {
+            return Poll::Pending;
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                this.waiting = None;
-                Poll::Ready(frame.map(|frame| {
-                    frame.map_err(|e| match e.downcast::<hyper::Error>() {
-                        Ok(e) => Error::from(*e),
-                        Err(_) => {
-                            this.stopper.stop(Stop::BodyTooLarge);
-                            Error::HttpRequestBodySize(Some(this.limit))
-                        }
-                    })
-                }))
+            Poll::Ready(Some(Err(e))) => match e.downcast::<hyper::Error>() {
+                Ok(e) => Poll::Ready(Some(Err(Error::from(*e)))),
+                Err(_) => {
+                    this.stopper.stop(Stop::BodyTooLarge);
+                    Poll::Pending
+                }
+            },
+            Poll::Ready(Some(Ok(frame))) => {
+                this.idle.progressed();
+                Poll::Ready(Some(Ok(frame)))
             }
+            Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                let idle = this.idle;
-                let waiting = this
-                    .waiting
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                ready!(waiting.as_mut().poll(cx));
+                ready!(this.idle.poll_waited_out(cx));
                 this.stopper.stop(Stop::BodyTimeout);
-                Poll::Ready(Some(Err(Error::ConnectionReadTimeout)))
+                Poll::Pending
             }
         }
     }
@@ -162,18 +202,24 @@ pub(crate) struct Guarded {
     inner: HyperOutgoingBody,
     outcome: Option<oneshot::Receiver<Outcome>>,
     stopper: Stopper,
+    /// Body bytes hyper is still to take, when the response says how many (`Content-Length`,
+    /// or 0 for a response without a body); `None` for a chunked one, complete only at its end.
+    due: Option<u64>,
 }
 
 impl Guarded {
+    /// `due`: see the field.
     pub(crate) fn new(
         inner: HyperOutgoingBody,
         outcome: oneshot::Receiver<Outcome>,
         stopper: Stopper,
+        due: Option<u64>,
     ) -> Self {
         Self {
             inner,
             outcome: Some(outcome),
             stopper,
+            due,
         }
     }
 }
@@ -187,6 +233,10 @@ impl Body for Guarded {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         if let Some(frame) = ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            if let (Ok(frame), Some(due)) = (&frame, &mut self.due) {
+                let sent = frame.data_ref().map_or(0, |data| data.len() as u64);
+                *due = due.saturating_sub(sent);
+            }
             return Poll::Ready(Some(frame));
         }
         // The guest's body is complete: whether the response is, depends on the guest.
@@ -213,8 +263,9 @@ impl Body for Guarded {
 
 impl Drop for Guarded {
     fn drop(&mut self) {
-        // Dropped before the guest was done: nobody will read what it writes.
-        if self.outcome.is_some() {
+        // Dropped before all of the response went out, and before the guest was done: the
+        // client is gone, and nobody will read what the guest writes.
+        if self.outcome.is_some() && self.due != Some(0) {
             self.stopper.stop(Stop::ClientGone);
         }
     }

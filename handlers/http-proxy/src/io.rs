@@ -3,27 +3,24 @@
 //! guest with it (its response body is dropped, which stops it). The bound is on one wait,
 //! not on the whole response: a client that reads slowly but steadily is served.
 
+use crate::body::IdleBound;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
 
 /// `io`, with every write bounded by `timeout`.
 pub(crate) struct WriteBounded<I> {
     io: I,
-    timeout: Duration,
-    /// Armed while a write waits; reset by any progress.
-    waiting: Option<Pin<Box<Sleep>>>,
+    waiting: IdleBound,
 }
 
 impl<I> WriteBounded<I> {
     pub(crate) fn new(io: I, timeout: Duration) -> Self {
         Self {
             io,
-            timeout,
-            waiting: None,
+            waiting: IdleBound::new(timeout),
         }
     }
 
@@ -34,20 +31,14 @@ impl<I> WriteBounded<I> {
         polled: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         if polled.is_ready() {
-            self.waiting = None;
+            self.waiting.progressed();
             return polled;
         }
-        let timeout = self.timeout;
-        let waiting = self
-            .waiting
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match waiting.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client read nothing for `--response-write-timeout`",
-            ))),
-            Poll::Pending => Poll::Pending,
-        }
+        ready!(self.waiting.poll_waited_out(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client read nothing for `--response-write-timeout`",
+        )))
     }
 }
 

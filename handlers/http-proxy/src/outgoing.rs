@@ -27,7 +27,7 @@ enum Allowed {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ports {
     /// No port given: the scheme's own (80 for http, 443 for https), as Spin's
-    /// `allowed_outbound_hosts` reads such an entry.
+    /// `allowed_outbound_hosts` reads a URL without a port.
     Default,
     /// `HOST:PORT`.
     Exactly(u16),
@@ -104,9 +104,17 @@ fn parse_entry(entry: &str) -> anyhow::Result<Allowed> {
             )
         })?,
     };
-    if host.is_empty() || host.contains(['/', '@']) {
+    if host.contains('*') {
         anyhow::bail!(
-            "`--allow-outgoing {entry}` is not a host; write `HOST`, `HOST:PORT`, `HOST:*` or `*`"
+            "`--allow-outgoing {entry}`: a host has no wildcards here; list each host, or give \
+             `*` alone for any"
+        );
+    }
+    let bare_ipv6 = !host.starts_with('[') && host.contains(':');
+    if host.is_empty() || bare_ipv6 || host.contains(['/', '@']) {
+        anyhow::bail!(
+            "`--allow-outgoing {entry}` is not a host; write `HOST`, `HOST:PORT`, `HOST:*` or \
+             `*` (an IPv6 address in brackets: `[::1]:8080`)"
         );
     }
     Ok(Allowed::Host(host, ports))
@@ -187,7 +195,7 @@ mod tests {
 
     #[test]
     fn entries_that_are_not_hosts_are_errors() {
-        for bad in ["host:eighty", "", "a/b", "u@h"] {
+        for bad in ["host:eighty", "", "a/b", "u@h", "::1", "*.example.com"] {
             assert!(OutgoingPolicy::new(&[bad.to_string()]).is_err(), "{bad}");
         }
     }

@@ -1,7 +1,8 @@
 //! The instance pool, sized to the component and to `--max-concurrent-requests`. Every request
-//! takes one component instance, an async stack, and the memories and tables of the
-//! component's core instances; wasmtime's default pool holds 1,000 of each, so a component with
-//! three memories ran out at 333 requests (a 500 with "maximum concurrent limit of 1000"). The
+//! takes one component instance, an async stack, its core instances, and the memories and
+//! tables they define; wasmtime's default pool holds 1,000 of each, so a component with three
+//! core instances ran out at 333 requests, and one with two tables at 500 (a 500, "maximum
+//! concurrent limit of 1000"). The
 //! engine starts with a pool for the default bound (and components of up to
 //! [`DEFAULT_MEMORIES`] memories and [`DEFAULT_TABLES`] tables); once the component is loaded and its needs are
 //! known, a pool that would not hold `--max-concurrent-requests` of it is made again, large
@@ -81,9 +82,10 @@ impl PoolSize {
             .total_stacks(self.requests)
             .total_memories(self.memories.max(1))
             .total_tables(self.tables.max(1))
-            // Core instances cost the pool nothing but a count; the memories and tables they
-            // define are what is bounded.
-            .total_core_instances(self.requests.saturating_mul(64));
+            // Core instances cost the pool nothing but a count (wasmtime reserves nothing for
+            // them, and says nothing of how many a component has): the memories and tables
+            // they define are what is bounded, so the count is left generous.
+            .total_core_instances(self.requests.saturating_mul(1024));
         if let Some(max) = settings.limits.max_memory_size {
             pooling.max_memory_size(max);
         }

@@ -37,7 +37,7 @@ pub(crate) async fn handle(
         // HTTP/1.0 allows a request without one; a guest is always given an authority.
         closing(status(
             StatusCode::BAD_REQUEST,
-            "the request names no host: send a Host header\n",
+            "the request names no host: send one Host header\n",
         ))
     } else {
         match server.permits.clone().try_acquire_owned() {
@@ -58,13 +58,15 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
-/// Whether the request has an authority, in its URI or a readable Host header.
+/// Whether the request names one host: an authority in its URI, or one readable Host header
+/// (RFC 9112 §3.2: a request with more than one is a 400).
 fn names_its_host(request: &Request<Incoming>) -> bool {
-    request.uri().authority().is_some()
-        || request
-            .headers()
-            .get(hyper::header::HOST)
-            .is_some_and(|host| host.to_str().is_ok())
+    let mut hosts = request.headers().get_all(hyper::header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return false;
+    }
+    request.uri().authority().is_some() || first.is_some_and(|host| host.to_str().is_ok())
 }
 
 async fn respond(
@@ -85,6 +87,7 @@ async fn respond(
     // which nobody waits for then, is stopped.
     let mut stop_on_drop = StopOnDrop(Some(stopper.clone()));
     let (parts, body) = request.into_parts();
+    let head = parts.method == hyper::Method::HEAD;
     let body = RequestBody::new(
         body,
         server.args.max_request_body_size,
@@ -101,7 +104,8 @@ async fn respond(
                 stopped(stopper.stopped().expect("checked"))
             }
             Ok(Ok(response)) => {
-                response.map(|body| Guarded::new(body, done, stopper.clone()).boxed_unsync())
+                let due = body_due(head, &response);
+                response.map(|body| Guarded::new(body, done, stopper.clone(), due).boxed_unsync())
             }
             Ok(Err(code)) => {
                 tracing::error!("`{}` answered with an error: {code:?}", server.name);
@@ -136,6 +140,22 @@ async fn respond(
     };
     stop_on_drop.0 = None;
     response
+}
+
+/// How many body bytes `response` is to send, when that is known: none for a HEAD request's,
+/// a 204 or a 304, its `Content-Length` otherwise; `None` for a chunked one.
+fn body_due(head: bool, response: &Response<HyperOutgoingBody>) -> Option<u64> {
+    let status = response.status();
+    if head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Some(0);
+    }
+    response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Stops a request when dropped, unless disarmed (`.0 = None`).

@@ -38,6 +38,9 @@ pub(crate) struct Server {
     pub name: String,
     pub args: HttpProxyArgs,
     pub permits: Arc<Semaphore>,
+    /// How many permits `permits` was given: what the instance pool holds of the component,
+    /// at most `--max-concurrent-requests`.
+    capacity: std::sync::atomic::AtomicUsize,
     /// One permit per open connection (`--max-connections`, within the open-file limit).
     pub connections: Arc<Semaphore>,
     pub outgoing: OutgoingPolicy,
@@ -73,6 +76,16 @@ impl Runner {
 }
 
 impl Server {
+    /// Gives `permits` `holds` permits in all (the pool of new code may hold another number).
+    fn resize_permits(&self, holds: usize) {
+        let before = self.capacity.swap(holds, Ordering::Relaxed);
+        if holds > before {
+            self.permits.add_permits(holds - before);
+        } else {
+            self.permits.forget_permits(before - holds);
+        }
+    }
+
     /// The code a new request is served from.
     pub(crate) fn runner(&self) -> Arc<Runner> {
         self.runner
@@ -127,6 +140,7 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         settings: cx.settings.clone(),
         name: loaded.name.clone(),
         permits: Arc::new(Semaphore::new(holds)),
+        capacity: holds.into(),
         connections: Arc::new(Semaphore::new(connections)),
         outgoing: OutgoingPolicy::new(&args.allow_outgoing)?,
         args,
@@ -154,7 +168,8 @@ fn complete_in_background(server: &Arc<Server>, loaded: &Loaded) {
                     Runner::new(&full, &server.settings, server.args.max_concurrent_requests)
                 });
             match completed {
-                Ok((runner, _)) => {
+                Ok((runner, holds)) => {
+                    server.resize_permits(holds);
                     *server
                         .runner
                         .write()

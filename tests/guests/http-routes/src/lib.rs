@@ -1,6 +1,6 @@
 //! A `wasi:http/proxy` with one route per behaviour the http-proxy handler's tests need:
 //! echo, chosen status, big bodies both ways, traps before and after the headers, an endless
-//! loop, a slow answer, no answer at all, and an outgoing request.
+//! loop, a slow answer, no answer at all, work after the answer, and an outgoing request.
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
@@ -52,6 +52,13 @@ impl wasip2::exports::http::incoming_handler::Guest for Routes {
                 respond(out, 200, &[], format!("slept {ms} ms\n").as_bytes());
             }
             "/no-response" => drop(out),
+            "/after" => {
+                // Work after a complete response (its Content-Length sent), as wasi:http
+                // allows; the server's log shows whether it ran to its end.
+                respond(out, 200, &[("content-length", "5")], b"done\n");
+                wasip2::clocks::monotonic_clock::subscribe_duration(200_000_000).block();
+                eprintln!("the work after the response is done");
+            }
             "/env" => {
                 let name = query.strip_prefix("name=").unwrap_or("");
                 let value = std::env::var(name).unwrap_or_else(|_| "(unset)".into());
