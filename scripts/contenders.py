@@ -39,6 +39,23 @@ def worldhost_binary() -> Path:
     return ROOT / "target" / "release" / "worldhost"
 
 
+def baseline_binary(rev: str) -> Path:
+    """worldhost as of git revision REV, to measure what a change did: built in a worktree under
+    the bench folder, sharing the repository's target folder (so only worldhost's own crates
+    are compiled again), and copied out. Call it before worldhost_binary(), which builds the
+    working tree's worldhost into that target folder again."""
+    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    tree = BENCH / f"baseline-{commit}"
+    if not tree.exists():
+        sh("git", "worktree", "add", "--detach", str(tree), commit, cwd=ROOT)
+    sh("cargo", "build", "--release", "-p", "worldhost", "--target-dir", str(ROOT / "target"),
+       cwd=tree)
+    binary = BENCH / f"worldhost-{commit}"
+    shutil.copy(ROOT / "target" / "release" / "worldhost", binary)
+    return binary
+
+
 def guest(name: str, target_triple: str = "wasm32-wasip2") -> Path:
     """The guest tests/guests/NAME, built for wasm32-wasip2 (or wasm32-wasip1: a core module)
     into the bench folder."""
