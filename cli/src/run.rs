@@ -89,37 +89,35 @@ fn check_guest_args(
     );
     if !handler.takes_guest_args() {
         return Err(UsageError(format!(
-            "the {} handler passes no arguments to the guest, and `{}` came after `{}`; \
-             worldhost's options go before the component: `{reordered}`",
+            "the {} handler passes no arguments to the guest, and `{}` came after the \
+             component; worldhost's options go before the component: `{reordered}`",
             handler.name(),
             args.join(" "),
-            path.display()
         ))
         .into());
     }
-    if let Some(option) = args.iter().find(|a| is_own_option(subcommand, a)) {
+    let command = crate::command();
+    let own = command.find_subcommand(subcommand);
+    if let Some(option) = args
+        .iter()
+        .find(|word| own.is_some_and(|cmd| is_own_option(cmd, word)))
+    {
         tracing::warn!(
             "`{option}` after `{}` goes to the guest as its argument, not to worldhost; \
-             worldhost's options go before the component (`worldhost {subcommand} {option} … \
-             {}`)",
-            path.display(),
+             worldhost's options go before the component",
             path.display()
         );
     }
     Ok(())
 }
 
-/// Whether `word` is spelled like one of the options of `worldhost SUBCOMMAND` (`--addr`,
-/// `--dir=x`, `-W`), leaving out those a program commonly takes too (`-v`, `--help`).
-fn is_own_option(subcommand: &str, word: &str) -> bool {
+/// Whether `word` is spelled like one of the options of `cmd` (`--addr`, `--dir=x`, `-W`),
+/// leaving out those a program commonly takes too (`-v`, `--help`).
+fn is_own_option(cmd: &clap::Command, word: &str) -> bool {
     const COMMON: &[&str] = &["verbose", "help", "version", "json"];
     if !word.starts_with('-') {
         return false;
     }
-    let command = crate::command();
-    let Some(cmd) = command.find_subcommand(subcommand) else {
-        return false;
-    };
     cmd.get_arguments()
         .any(|arg| match word.strip_prefix("--") {
             Some(long) => {

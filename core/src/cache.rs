@@ -44,8 +44,8 @@ use wasmtime::{Engine, Module};
 const MAGIC: &[u8; 16] = b"worldhost-cache2";
 /// The BLAKE3 of the artifact, its length, and MAGIC.
 const TRAILER_LEN: usize = 32 + 8 + MAGIC.len();
-/// The file name suffix of an entry.
-const SUFFIX: &str = "whc";
+/// The end of an entry's file name.
+const SUFFIX: &str = ".whc";
 /// The name prefix of a write under way.
 const PARTIAL: &str = ".partial-";
 
@@ -148,7 +148,7 @@ impl Cache {
         key.0.update(&[kind as u8]);
         key.0.update(&(source.len() as u64).to_le_bytes());
         key.0.update(source);
-        format!("{}.{SUFFIX}", key.0.finalize().to_hex())
+        format!("{}{SUFFIX}", key.0.finalize().to_hex())
     }
 
     /// The compiled code for `source`, if the cache holds a sound entry for it. An entry that
@@ -278,7 +278,7 @@ impl Cache {
     /// The entries and partial writes in the directory.
     fn files(&self) -> Result<Vec<crate::private_dir::Listed>> {
         self.dir
-            .list(|name| name.starts_with(PARTIAL) || name.ends_with(&format!(".{SUFFIX}")))
+            .list(|name| name.starts_with(PARTIAL) || name.ends_with(SUFFIX))
     }
 }
 

@@ -278,9 +278,15 @@ pub fn load_component(
             (compiled(path, engine, kind, &binary, cache, true)?, false)
         }
     };
-    let mut loaded = finish(path, engine.clone(), code, None, None, started);
-    loaded.precompiled = precompiled;
-    Ok(loaded)
+    Ok(finish(
+        path,
+        engine.clone(),
+        code,
+        None,
+        None,
+        precompiled,
+        started,
+    ))
 }
 
 /// A precompiled artifact is machine code: it is loaded only when the user said so, as
@@ -386,16 +392,15 @@ pub fn load_for_run(
             }
         }
     };
-    let mut loaded = finish(
+    Ok(finish(
         path,
         engine,
         code,
         handler.map(|h| h.name()),
         source,
+        precompiled,
         started,
-    );
-    loaded.precompiled = precompiled;
-    Ok(loaded)
+    ))
 }
 
 /// The code for `binary` from `cache`, or compiled (and then cached), with a spinner if
@@ -463,6 +468,7 @@ fn finish(
     code: Code,
     engine_handler: Option<&'static str>,
     source: Option<Arc<[u8]>>,
+    precompiled: bool,
     started: Instant,
 ) -> Loaded {
     tracing::debug!(file = %path.display(), elapsed = ?started.elapsed(), "code ready");
@@ -478,7 +484,7 @@ fn finish(
         source,
         code,
         world,
-        precompiled: false,
+        precompiled,
     }
 }
 

@@ -60,7 +60,8 @@ impl PrivateDir {
                 if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
                     bail!(
                         "`{shown}` is a symbolic link; worldhost uses only a real directory of \
-                         the user's own there, so that nobody else can change what it holds"
+                         the user's own there, so that nobody else can change what it holds; \
+                         remove the link"
                     )
                 }
                 bail!("`{shown}` is not a directory")
@@ -222,7 +223,8 @@ fn owned_by_this_user(stat: &Stat) -> Result<(), String> {
     let me = rustix::process::geteuid().as_raw();
     if stat.st_uid != me {
         return Err(format!(
-            "belongs to another user (uid {}, and worldhost runs as uid {me})",
+            "belongs to another user (uid {}, and worldhost runs as uid {me}); remove it, or \
+             use a directory of your own",
             stat.st_uid
         ));
     }

@@ -11,6 +11,7 @@
 //! request gets the documented 503, never a 500.
 
 use anyhow::Result;
+use std::borrow::Cow;
 use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 use worldhost_core::{Loaded, Settings};
 
@@ -93,17 +94,17 @@ impl PoolSize {
     }
 }
 
-/// `loaded`, in an engine whose pool holds `requests` of it at once (the same `loaded` if its
+/// `loaded`, in an engine whose pool holds `requests` of it at once (`loaded` itself if its
 /// pool does already), and how many requests that pool holds.
-pub(crate) fn sized(
-    loaded: &Loaded,
+pub(crate) fn sized<'a>(
+    loaded: &'a Loaded,
     settings: &Settings,
     requests: usize,
-) -> Result<(Loaded, usize)> {
+) -> Result<(Cow<'a, Loaded>, usize)> {
     let Some(needs) = loaded.component()?.resources_required() else {
         // It instantiates modules it imports: its needs are unknown until it runs. Past the
         // pool, a request is answered 503.
-        return Ok((loaded.clone(), requests));
+        return Ok((Cow::Borrowed(loaded), requests));
     };
     tracing::debug!(
         memories = needs.num_memories,
@@ -112,7 +113,7 @@ pub(crate) fn sized(
     );
     let current = PoolSize::DEFAULT;
     if current.holds(&needs) >= requests {
-        return Ok((loaded.clone(), requests));
+        return Ok((Cow::Borrowed(loaded), requests));
     }
     let wanted = PoolSize::for_requests(requests, &needs);
     let strategy = wanted.strategy(settings);
@@ -121,7 +122,7 @@ pub(crate) fn sized(
     }) {
         Ok(moved) => {
             tracing::debug!(?wanted, "instance pool sized to the component");
-            Ok((moved, requests))
+            Ok((Cow::Owned(moved), requests))
         }
         Err(e) => {
             let holds = current.holds(&needs).max(1);
@@ -130,7 +131,7 @@ pub(crate) fn sized(
                  serving at most {holds} at once (past them, 503)",
                 loaded.name
             );
-            Ok((loaded.clone(), holds))
+            Ok((Cow::Borrowed(loaded), holds))
         }
     }
 }

@@ -100,9 +100,7 @@ async fn respond(
         Ok((response, done)) => match response.await {
             // The guest answered, but its request was stopped first (its body cut off, say):
             // it answered a request it did not read whole.
-            Ok(Ok(_)) | Ok(Err(_)) if stopper.stopped().is_some() => {
-                stopped(stopper.stopped().expect("checked"))
-            }
+            Ok(_) if stopper.stopped().is_some() => stopped(stopper.stopped().expect("checked")),
             Ok(Ok(response)) => {
                 let due = body_due(head, &response);
                 response.map(|body| Guarded::new(body, done, stopper.clone(), due).boxed_unsync())
@@ -255,7 +253,7 @@ fn start(
             why = stop => Err(why),
         };
         // A request stopped from outside counts as stopped, even when its guest ended first
-        // (it may have trapped on the error its body gave it).
+        // (a guest whose client went away mid-response may fail on its next write).
         let outcome = match (ended, stopper.stopped()) {
             (Err(why), _) | (Ok(Err(_)), Some(why)) => {
                 tracing::debug!("`{name}` stopped: {why:?}");

@@ -57,7 +57,7 @@ impl Runner {
     /// `requests` of it at once where it can; returns how many it holds.
     fn new(loaded: &Loaded, settings: &Settings, requests: usize) -> Result<(Self, usize)> {
         let (loaded, holds) = pool::sized(loaded, settings, requests)?;
-        let loaded = &loaded;
+        let loaded: &Loaded = &loaded;
         let mut linker: Linker<ServeHost> = Linker::new(&loaded.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
