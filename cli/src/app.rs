@@ -1,12 +1,14 @@
 //! The clap command tree: `run` (shared flags plus every handler's own, each under its heading),
-//! `inspect`, `handlers`; and the shorthand `worldhost app.wasm` = `worldhost run app.wasm`.
+//! the subcommands handlers bring (`serve`, `repl`), `compile`, `inspect`, `cache`, `handlers`;
+//! and the shorthand `worldhost app.wasm` = `worldhost run app.wasm`.
 
+use crate::args::SharedArgs;
 use anyhow::{Result, bail};
 use clap::builder::PossibleValuesParser;
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args as _, Command, value_parser};
 use std::ffi::OsString;
-use worldhost_core::{SharedArgs, handlers};
+use worldhost_core::handlers;
 
 const SUBCOMMANDS: &[&str] = &["run", "compile", "inspect", "cache", "handlers", "help"];
 

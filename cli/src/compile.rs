@@ -2,15 +2,16 @@
 //! handler runs as it runs the component, without compiling; and `worldhost cache`: where the
 //! compilation cache lives, what it holds, and clearing it.
 
+use crate::args::SharedArgs;
 use anyhow::{Context as _, Result, bail};
 use clap::{ArgMatches, FromArgMatches as _};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use worldhost_core::SharedArgs;
-use worldhost_core::cache::{Location, Usage};
+use worldhost_core::code::cache::{Location, Usage};
+use worldhost_core::code::kind::precompiled_kind;
+use worldhost_core::code::private_dir::write_file_atomically;
 use worldhost_core::engine::cache_for;
-use worldhost_core::load::{load_for_run, precompiled_kind};
+use worldhost_core::{Asked, RunRequest, prepare};
 
 pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
     let path = matches
@@ -30,18 +31,27 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
     check_output(&out)?;
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Compiled for the engine of the handler that will run it, as `run` compiles it.
-    let loaded = load_for_run(
+    let prepared = prepare(&RunRequest {
         path,
-        &settings,
-        cache_for(&settings).as_ref(),
-        matches,
-        None,
-        false,
-    )?;
-    let artifact = loaded.code.serialize()?;
+        settings: &settings,
+        asked: Asked {
+            handler: None,
+            guest_args: false,
+            matches,
+        },
+        cache: cache_for(&settings).as_ref(),
+        progress: &crate::progress::Spinner,
+        provisional: false,
+    })?;
+    let artifact = prepared.loaded.code.serialize()?;
     // Again: compiling took a while, and the rename would replace whatever is there now.
     check_output(&out)?;
-    write_atomically(&out, &artifact)?;
+    write_file_atomically(&out, &artifact).with_context(|| {
+        format!(
+            "cannot write `{}` (give `-o` a path in a directory you can write to)",
+            out.display()
+        )
+    })?;
     tracing::info!(artifact = %out.display(), bytes = artifact.len(), "written");
     Ok(ExitCode::SUCCESS)
 }
@@ -77,31 +87,6 @@ fn check_output(out: &Path) -> Result<()> {
          give another `-o`",
         out.display()
     )
-}
-
-/// Writes `bytes` to `out` through a temporary file beside it, so that a reader (or a run
-/// started meanwhile) never sees half an artifact.
-fn write_atomically(out: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match out.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let cannot = || format!("cannot write `{}`", out.display());
-    let mut file = tempfile::Builder::new()
-        .prefix(".worldhost-compile-")
-        .tempfile_in(dir)
-        .with_context(|| {
-            format!(
-                "{}: is `{}` a directory you can write to?",
-                cannot(),
-                dir.display()
-            )
-        })?;
-    file.write_all(bytes).with_context(cannot)?;
-    file.persist(out)
-        .map_err(|e| e.error)
-        .with_context(cannot)?;
-    Ok(())
 }
 
 pub(crate) fn cache(matches: &ArgMatches) -> Result<ExitCode> {

@@ -2,19 +2,17 @@
 //! exports and their functions' WIT signatures, every handler's claim, and the choice. `--wit`
 //! prints the world as WIT; `--json` the same description for tools.
 
+use crate::args::SharedArgs;
 use anyhow::{Context as _, Result};
 use clap::{ArgMatches, FromArgMatches as _};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use worldhost_core::code::kind::read_component;
 use worldhost_core::engine::cache_for;
-use worldhost_core::handler::handler_named;
-use worldhost_core::load::load_for_run;
-use worldhost_core::load::read_component;
 use worldhost_core::select::{claims, select};
-use worldhost_core::settings::grant_hint;
-use worldhost_core::{Claim, Function, Item, SharedArgs, World};
+use worldhost_core::{Claim, Function, InterfaceName, Item, RunRequest, World, prepare};
 
 pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
     let path = matches
@@ -27,22 +25,21 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Loaded as `run` loads it: compiled (or cached) for the engine of the handler that would
     // run it, so that a precompiled server loads too, and `run` finds the cache warm.
-    let forced = matches
-        .get_one::<String>("handler")
-        .and_then(|name| handler_named(name));
-    let loaded = load_for_run(
+    let asked = crate::run::asked(matches);
+    let prepared = prepare(&RunRequest {
         path,
-        &settings,
-        cache_for(&settings).as_ref(),
-        matches,
-        forced,
-        true,
-    )?;
+        settings: &settings,
+        asked,
+        cache: cache_for(&settings).as_ref(),
+        progress: &crate::progress::Spinner,
+        provisional: true,
+    })?;
+    // Signatures in the component's own WIT names.
+    let loaded = prepared.loaded.with_wit_names();
     let world = &loaded.world;
     let shown = path.display().to_string();
-    let forced = matches.get_one::<String>("handler").map(String::as_str);
-    let choice = select(&shown, world, matches, forced);
-    let claims = claims(world, matches);
+    let choice = &select(&shown, world, &asked);
+    let claims = claims(world, &asked);
 
     if matches.get_flag("json") {
         let (handler, reason) = match &choice {
@@ -65,7 +62,7 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
 
     let mut out = String::new();
     writeln!(out, "component  {shown}")?;
-    match &choice {
+    match choice {
         Ok(c) => writeln!(out, "handler    {}: {}", c.handler.name(), c.reason)?,
         Err(e) => writeln!(out, "handler    none: {e:#}")?,
     }
@@ -141,6 +138,31 @@ fn function_json(function: &Function) -> Value {
         "params": function.params.iter().map(|(n, t)| json!({"name": n, "type": t})).collect::<Vec<_>>(),
         "results": function.results,
     })
+}
+
+/// For a WASI import, what the guest gets by default and which flag grants more: what
+/// `inspect` prints beside each import. `None` for an interface that is not WASI's.
+fn grant_hint(interface: &InterfaceName) -> Option<&'static str> {
+    if interface.namespace != "wasi" {
+        return None;
+    }
+    Some(
+        match (interface.package.as_str(), interface.interface.as_str()) {
+            ("filesystem", _) => "no directory unless granted: pass --dir HOST[::GUEST][::ro]",
+            ("cli", "environment") => {
+                "no variable unless granted: pass --env NAME[=VAL] or -S inherit-env (arguments \
+             are always given)"
+            }
+            ("cli", "stdin" | "stdout" | "stderr") => {
+                "inherited: the guest shares worldhost's own stdio"
+            }
+            ("cli", _) => "always provided",
+            ("sockets", "ip-name-lookup") => "denied unless granted: pass -S allow-ip-name-lookup",
+            ("sockets", _) => "no address reachable unless granted: pass -S inherit-network",
+            ("clocks" | "random" | "io", _) => "always provided",
+            _ => "not provided by the shared WASI settings; the handler decides",
+        },
+    )
 }
 
 /// The component's world as WIT, decoded from its binary with wit-parser and printed by

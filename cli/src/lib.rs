@@ -10,17 +10,23 @@ use worldhost_handler_invoke as _;
 use worldhost_handler_preview1 as _;
 
 mod app;
+mod args;
 mod compile;
 mod handlers;
 mod inspect;
+mod progress;
 mod run;
 
 pub use app::command;
+#[doc(hidden)]
+pub use args::SharedArgs;
 
 #[cfg(test)]
 use proptest as _;
 #[cfg(test)]
 use rustix as _;
+#[cfg(test)]
+use tempfile as _;
 #[cfg(test)]
 use ureq as _;
 #[cfg(test)]
@@ -62,9 +68,16 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Some(("handlers", _)) => handlers::list(),
         _ => unreachable!("clap requires a subcommand"),
     };
-    match result {
+    match result.map_err(|e| e.downcast::<worldhost_core::GuestExit>()) {
         Ok(code) => code,
-        Err(e) => {
+        // A guest's exit status is the process's; a trap is reported, with its backtrace.
+        Err(Ok(exit)) => {
+            if exit.trapped() {
+                eprintln!("error: {exit}");
+            }
+            exit.exit_code()
+        }
+        Err(Err(e)) => {
             eprintln!("error: {e:#}");
             if e.is::<worldhost_core::UsageError>() {
                 ExitCode::from(2)

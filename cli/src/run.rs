@@ -1,15 +1,14 @@
 //! `worldhost run`: check the flags, load the component, let core select the handler, run it.
 
+use crate::args::SharedArgs;
 use anyhow::{Result, anyhow};
 use clap::{ArgMatches, FromArgMatches as _};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use worldhost_core::engine::{build_engine, cache_for, wants_own_engine};
+use worldhost_core::engine::cache_for;
 use worldhost_core::handler::handler_named;
-use worldhost_core::load::load_for_run;
-use worldhost_core::select::select;
-use worldhost_core::{Handler, RunContext, SharedArgs, UsageError};
+use worldhost_core::{Asked, Handler, RunContext, RunRequest, UsageError, prepare};
 
 /// `worldhost SUBCOMMAND …` where SUBCOMMAND is `run` or a handler's own (`serve`).
 pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
@@ -38,21 +37,15 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
         check_guest_args(subcommand, &path, &args, handler)?;
     }
     let cache = cache_for(&settings);
-    let mut loaded = load_for_run(
-        &path,
-        &settings,
-        cache.as_ref(),
-        matches,
-        forced.and_then(handler_named),
-        true,
-    )?;
-    let choice = select(&path.display().to_string(), &loaded.world, matches, forced)?;
-    // Compiled for the handler guessed before compiling; moved if the guess was wrong.
-    let wanted = wants_own_engine(choice.handler, &settings).then_some(choice.handler);
-    if loaded.engine_handler != wanted.map(|h| h.name()) {
-        let engine = build_engine(&settings, wanted)?;
-        loaded = loaded.for_engine(&engine, wanted.map(|h| h.name()), cache.as_ref())?;
-    }
+    let prepared = prepare(&RunRequest {
+        path: &path,
+        settings: &settings,
+        asked: asked(matches),
+        cache: cache.as_ref(),
+        progress: &crate::progress::Spinner,
+        provisional: true,
+    })?;
+    let (loaded, choice) = (prepared.loaded, prepared.choice?);
     tracing::info!(
         handler = choice.handler.name(),
         reason = %choice.reason,
@@ -67,6 +60,20 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
         settings: &settings,
         args: &args,
     })
+}
+
+/// What the command line asks of the handlers: the one it names (`--handler`, or the
+/// subcommand's), and whether words follow the component.
+pub(crate) fn asked(matches: &ArgMatches) -> Asked<'_> {
+    Asked {
+        handler: matches.get_one::<String>("handler").map(String::as_str),
+        guest_args: matches
+            .try_get_raw("component")
+            .ok()
+            .flatten()
+            .is_some_and(|words| words.len() > 1),
+        matches,
+    }
 }
 
 /// The words after the component are the guest's. A handler that takes none refuses them (a

@@ -1,101 +1,54 @@
-//! The one engine every handler shares, configured once from the shared settings (fuel for
-//! `-W fuel`, epoch interruption for `-W timeout`), and adjusted by the handler that runs the component (a pooling allocator for a
-//! server); and the compilation cache that goes with it.
+//! Engines: the one every handler shares, configured from the shared settings (fuel for
+//! `-W fuel`, epoch interruption for `-W timeout`), and the plan a handler may have for one of
+//! its own ([`EnginePlan`]); and the compilation cache that goes with them.
 
-use crate::cache::{Cache, Location};
-use crate::handler::Handler;
 use crate::settings::Settings;
 use anyhow::{Context as _, Result};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy};
+use worldhost_code::cache::{Cache, Location};
 
-/// Builds the engine for these settings, adjusted for `handler` when one is given. An engine the
-/// handler's adjustments make impossible (a pooling allocator that cannot reserve its address
-/// space under `ulimit -v`) falls back to the plain one, with a warning.
-pub fn build_engine(settings: &Settings, handler: Option<&dyn Handler>) -> Result<Engine> {
-    build(settings, handler, Variant::Full)
+/// The engine a handler's components run in: what [`crate::Handler::engine`] returns.
+#[derive(Clone)]
+pub enum EnginePlan {
+    /// The engine every handler shares ([`base_config`]).
+    Shared,
+    /// An engine of its own (a server's pooling allocator), configured from the base one.
+    Own(Box<Config>),
+    /// An engine of its own, and a start engine whose code compiles faster (wasmtime's
+    /// baseline compiler): when the cache does not hold the code for `full`, the component is
+    /// compiled for `start`, marked [provisional](crate::Loaded::is_provisional), and the
+    /// handler replaces it with [`crate::Loaded::completed`] when that is ready. Should `start`
+    /// fail to compile the component, it is compiled for `full` instead.
+    Tiered {
+        /// The engine the handler runs in once the code is compiled for it.
+        full: Box<Config>,
+        /// The engine to start in.
+        start: Box<Config>,
+    },
 }
 
-/// The handler's start engine ([`Handler::configure_start_engine`]), if it has one for these
-/// settings.
-pub(crate) fn build_start_engine(settings: &Settings, handler: &dyn Handler) -> Option<Engine> {
-    let mut config = base_config(settings);
-    handler.configure_engine(&mut config, settings);
-    if !handler.configure_start_engine(&mut config, settings) {
-        return None;
-    }
-    Engine::new(&config)
-        .inspect_err(|e| tracing::debug!("no start engine for {}: {e:#}", handler.name()))
-        .ok()
-}
-
-/// Which engine of a handler to build.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Variant {
-    /// The engine the handler runs in.
-    Full,
-    /// The same, compiling on the calling thread only: for a compilation in the background,
-    /// which must leave the other cores to the work already running.
-    Serial,
-}
-
-pub(crate) fn build(
-    settings: &Settings,
-    handler: Option<&dyn Handler>,
-    variant: Variant,
-) -> Result<Engine> {
-    let base = || {
-        let mut config = base_config(settings);
-        if variant == Variant::Serial {
-            config.parallel_compilation(false);
-        }
-        config
-    };
-    if let Some(handler) = handler {
-        let mut config = base();
-        if handler.configure_engine(&mut config, settings) {
-            match Engine::new(&config) {
-                Ok(engine) => return Ok(engine),
-                Err(e) => tracing::warn!(
-                    "the {} handler's engine settings failed ({:#}); using the default engine",
-                    handler.name(),
-                    anyhow::Error::from(e)
-                ),
-            }
+impl EnginePlan {
+    /// The configuration of the engine the handler runs in, if it is not the shared one.
+    pub fn full(&self) -> Option<&Config> {
+        match self {
+            EnginePlan::Shared => None,
+            EnginePlan::Own(full) | EnginePlan::Tiered { full, .. } => Some(full),
         }
     }
-    Engine::new(&base())
-        .map_err(anyhow::Error::from)
-        .context("cannot create the wasm engine")
-}
 
-/// The configuration of `handler`'s engine (its start engine when `start`), without the
-/// fallbacks of [`build_engine`]: for an engine made again with one more adjustment
-/// ([`crate::Loaded::reconfigured`]).
-pub(crate) fn handler_config(
-    settings: &Settings,
-    handler: Option<&dyn Handler>,
-    start: bool,
-) -> Config {
-    let mut config = base_config(settings);
-    if let Some(handler) = handler {
-        handler.configure_engine(&mut config, settings);
-        if start {
-            handler.configure_start_engine(&mut config, settings);
+    /// The configuration of its start engine, if it has one.
+    pub fn start(&self) -> Option<&Config> {
+        match self {
+            EnginePlan::Tiered { start, .. } => Some(start),
+            _ => None,
         }
     }
-    config
-}
-
-/// Whether `handler` wants an engine of its own (see [`Handler::configure_engine`]).
-pub fn wants_own_engine(handler: &dyn Handler, settings: &Settings) -> bool {
-    handler.configure_engine(&mut Config::new(), settings)
 }
 
 /// The engine settings every handler shares. Code-generation options are switched on only when
 /// a flag needs them (fuel for `-W fuel`, epoch interruption for `-W timeout`): each costs
-/// compile time and speed (epoch checks make a large component's compilation about 8% slower),
-/// and a plain run compiles as `wasmtime run` does.
-fn base_config(settings: &Settings) -> Config {
+/// compile time and speed, and a plain run compiles as `wasmtime run` does.
+pub fn base_config(settings: &Settings) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     if settings.limits.fuel.is_some() {
@@ -107,10 +60,31 @@ fn base_config(settings: &Settings) -> Config {
     config
 }
 
+/// The engine for `config`. An instance allocator that cannot be set up (a pooling allocator
+/// that cannot reserve its address space under `ulimit -v`) is replaced by wasmtime's default
+/// one, with a warning; every other setting of `config` is kept, epoch interruption included.
+pub fn build(config: &Config) -> Result<Engine> {
+    match Engine::new(config) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            let mut on_demand = config.clone();
+            on_demand.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            let engine = Engine::new(&on_demand)
+                .map_err(|_| anyhow::Error::from(e))
+                .context("cannot create the wasm engine")?;
+            tracing::warn!(
+                "cannot set up the engine's instance allocator; allocating instances one by one \
+                 instead (slower)"
+            );
+            Ok(engine)
+        }
+    }
+}
+
 /// The compilation cache, unless `--no-cache`: opened (created 0700 if missing). A cache that
 /// cannot be placed (no home directory) or is not to be trusted (a link, another user's, or
-/// writable by others: see [`crate::private_dir`]) is a warning, once per process, and the run
-/// goes on without it.
+/// writable by others: see [`worldhost_code::private_dir`]) is a warning, once per process,
+/// and the run goes on without it.
 pub fn cache_for(settings: &Settings) -> Option<Cache> {
     if !settings.cache {
         return None;

@@ -1,61 +1,375 @@
-//! A guest run to completion (a command, a set of calls): its linker, its store granted from
-//! the shared settings, the clock of `-W timeout`, and how its end becomes an exit status.
-//! Shared by every handler that runs a guest once and exits.
+//! The one way a handler builds its guests. A [`GuestLinker`] links WASI 0.2 (sync or async)
+//! from the shared settings, takes the handler's own host interfaces ([`GuestLinker::provide`]),
+//! then judges every import nothing provides (an error that names them, or with
+//! `-W unknown-imports-trap` functions that trap) and pre-instantiates the component. The
+//! [`GuestPre`] it gives makes a store per run, granted exactly what the settings grant under
+//! their limits, and instantiates into it; a failure is classified as a [`GuestExit`] (trap,
+//! timeout, fuel, memory, exit) or left a host error. [`ModuleGuest`] does the same for a core
+//! module and WASI preview 1.
 
 use crate::handler::RunContext;
-use crate::link::wasi_linker;
 use crate::load::Loaded;
-use crate::outcome::exit_status_of;
-use crate::settings::Limits;
-use crate::store::{Host, TimeoutGuard};
-use anyhow::{Context as _, Result};
-use std::process::ExitCode;
-use wasmtime::Store;
-use wasmtime::component::Linker;
+use crate::outcome::GuestExit;
+use crate::settings::Settings;
+use crate::store::{EpochTicker, Limited, MemoryLimiter, limited_store};
+use crate::world::Item;
+use anyhow::{Context as _, Result, bail};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// Everything needed to instantiate and call a guest once.
-pub struct GuestRun<'a> {
-    /// The guest's store.
-    pub store: Store<Host>,
-    /// WASI linked, other imports dealt with as the settings say.
-    pub linker: Linker<Host>,
-    loaded: &'a Loaded,
-    limits: Limits,
-    _timeout: Option<TimeoutGuard>,
+/// The `wasi:` packages every handler's guests get from the shared settings.
+pub const WASI_PACKAGES: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets"];
+
+/// A guest's store data: its WASI context and resources, its memory limiter, and the state of
+/// the handler's own host interfaces.
+pub struct Host<T = ()> {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: MemoryLimiter,
+    /// The handler's own state.
+    pub state: T,
 }
 
-impl<'a> GuestRun<'a> {
-    /// Links and builds the store for `cx`'s component, with the arguments after the component
-    /// as the guest's (see [`Settings::argv`](crate::Settings::argv)); the clock of
-    /// `-W timeout` starts now.
-    pub fn prepare(cx: &RunContext<'a>) -> Result<Self> {
+impl<T: Send + 'static> WasiView for Host<T> {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl<T: Send + 'static> Limited for Host<T> {
+    fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limits
+    }
+}
+
+impl<T> Host<T> {
+    /// The resource table and the handler's state at once (a view such as wasi-http's needs
+    /// both).
+    pub fn table_and_state(&mut self) -> (&mut ResourceTable, &mut T) {
+        (&mut self.table, &mut self.state)
+    }
+}
+
+/// Builds the linker for one component: WASI, the handler's own interfaces, then the rest.
+pub struct GuestLinker<'a, T: 'static> {
+    loaded: &'a Loaded,
+    settings: &'a Settings,
+    argv: Vec<String>,
+    linker: Linker<Host<T>>,
+    provided: Vec<String>,
+    yield_after: Option<Duration>,
+    wasi: Option<fn(&mut WasiCtxBuilder)>,
+}
+
+impl<'a, T: Send + 'static> GuestLinker<'a, T> {
+    /// For guests called synchronously: WASI 0.2's synchronous bindings are linked; the words
+    /// after the component are the guest's arguments (see [`Settings::argv`]).
+    pub fn new(cx: &RunContext<'a>) -> Result<Self> {
+        let mut guest = Self::empty(cx)?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut guest.linker)?;
+        Ok(guest)
+    }
+
+    /// For guests called asynchronously (from a tokio runtime): WASI 0.2's async bindings.
+    pub fn new_async(cx: &RunContext<'a>) -> Result<Self> {
+        let mut guest = Self::empty(cx)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut guest.linker)?;
+        Ok(guest)
+    }
+
+    fn empty(cx: &RunContext<'a>) -> Result<Self> {
         let loaded = cx.component;
-        let argv = cx.settings.argv(&loaded.name, cx.args);
-        let linker = wasi_linker(loaded, cx.settings)?;
-        let store = Host::new_store(&loaded.engine, cx.settings, &argv)?;
-        let limits = cx.settings.limits;
+        loaded.component()?;
         Ok(Self {
-            store,
-            linker,
             loaded,
-            limits,
-            _timeout: limits.start_timeout(&loaded.engine),
+            settings: cx.settings,
+            argv: cx.settings.argv(&loaded.name, cx.args),
+            linker: Linker::new(&loaded.engine),
+            provided: WASI_PACKAGES.iter().map(|p| format!("wasi:{p}")).collect(),
+            yield_after: None,
+            wasi: None,
         })
     }
 
-    /// The exit status of a guest call that failed (see [`exit_status_of`]).
-    pub fn exit_status(&self, error: wasmtime::Error) -> Result<ExitCode> {
-        let refused = self.store.data().limits.refused();
-        exit_status_of(&self.loaded.name, error, &self.limits, refused)
+    /// The handler's own host interfaces: `add` links them, and `names` says what they are
+    /// (a package, `ns:pkg`; an interface, `ns:pkg/iface`, any version; or a plain import
+    /// name), so that the component's other imports can be judged.
+    pub fn provide(
+        mut self,
+        names: &[&str],
+        add: impl FnOnce(&mut Linker<Host<T>>) -> wasmtime::Result<()>,
+    ) -> Result<Self> {
+        add(&mut self.linker)?;
+        self.provided.extend(names.iter().map(|n| n.to_string()));
+        Ok(self)
     }
 
-    /// For an instantiation that failed: a trap (in a start function) is still the guest's
-    /// fault and reported as one; anything else is an error of worldhost's.
-    pub fn instantiation_failed(&self, error: wasmtime::Error) -> Result<ExitCode> {
-        if error.downcast_ref::<wasmtime::Trap>().is_some() {
-            return self.exit_status(error);
+    /// Guests that have run this long yield their thread at each epoch tick (async only).
+    pub fn yield_after(mut self, after: Duration) -> Self {
+        self.yield_after = Some(after);
+        self
+    }
+
+    /// Adjusts every store's WASI context after the settings granted theirs (a server closes
+    /// stdin).
+    pub fn wasi(mut self, adjust: fn(&mut WasiCtxBuilder)) -> Self {
+        self.wasi = Some(adjust);
+        self
+    }
+
+    /// Judges the imports nothing provides, then pre-instantiates the component.
+    pub fn prepare(mut self) -> Result<GuestPre<T>> {
+        let loaded = self.loaded;
+        let component = loaded.component()?;
+        let missing: Vec<&Item> = (loaded.world.imports.iter())
+            .filter(|item| !is_provided(item, &self.provided))
+            .collect();
+        if !missing.is_empty() {
+            if !self.settings.unknown_imports_trap {
+                let mut provided = self.provided.clone();
+                provided.sort();
+                bail!(unprovided(loaded, &missing, &provided.join(", ")));
+            }
+            self.linker.define_unknown_imports_as_traps(component)?;
         }
-        Err(anyhow::Error::from(error))
-            .with_context(|| format!("cannot instantiate `{}`", self.loaded.path.display()))
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot link `{}`", loaded.path.display()))?;
+        let ticks = self.settings.limits.timeout.is_some() || self.yield_after.is_some();
+        Ok(GuestPre {
+            pre,
+            settings: self.settings.clone(),
+            name: loaded.name.clone(),
+            argv: self.argv,
+            yield_after: self.yield_after,
+            wasi: self.wasi,
+            _ticker: EpochTicker::when(ticks, &loaded.engine)?.map(Arc::new),
+        })
+    }
+
+    /// [`GuestLinker::prepare`], a store with `state`, and the instance: everything a guest
+    /// run once needs (synchronous).
+    pub fn instantiate(self, state: T) -> Result<Guest<T>> {
+        let pre = self.prepare()?;
+        let mut store = pre.store(state)?;
+        let instance = pre.instantiate(&mut store)?;
+        Ok(Guest {
+            store,
+            instance,
+            pre,
+        })
+    }
+}
+
+/// Whether `provided` (packages, interfaces, plain names) covers the import `item`.
+fn is_provided(item: &Item, provided: &[String]) -> bool {
+    let names = match &item.interface {
+        Some(i) => vec![format!("{}:{}", i.namespace, i.package), i.unversioned()],
+        None => vec![item.name.clone()],
+    };
+    provided.iter().any(|p| names.contains(p))
+}
+
+/// The error for imports nothing provides.
+fn unprovided(loaded: &Loaded, missing: &[&Item], provided: &str) -> String {
+    let names: Vec<String> = missing.iter().map(|i| format!("`{}`", i.name)).collect();
+    format!(
+        "`{}` imports {}, which worldhost does not provide (it provides {provided}); \
+         `-W unknown-imports-trap=y` links them as functions that trap when called",
+        loaded.path.display(),
+        names.join(", "),
+    )
+}
+
+/// A component linked and pre-instantiated: stores and instances for it, as many as wanted.
+pub struct GuestPre<T: 'static> {
+    pre: InstancePre<Host<T>>,
+    settings: Settings,
+    name: String,
+    argv: Vec<String>,
+    yield_after: Option<Duration>,
+    wasi: Option<fn(&mut WasiCtxBuilder)>,
+    _ticker: Option<Arc<EpochTicker>>,
+}
+
+impl<T: Send + 'static> GuestPre<T> {
+    /// A fresh store with `state`, granted what the settings grant, under their limits; the
+    /// clock of `-W timeout` starts now.
+    pub fn store(&self, state: T) -> Result<Store<Host<T>>> {
+        let mut wasi = self.settings.wasi_builder(&self.argv)?;
+        if let Some(adjust) = self.wasi {
+            adjust(&mut wasi);
+        }
+        let host = Host {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: MemoryLimiter::new(self.settings.limits.max_memory_size),
+            state,
+        };
+        limited_store(self.engine(), &self.settings.limits, host, self.yield_after)
+    }
+
+    /// Instantiates the component into `store`; a trap in a start function is the guest's
+    /// ([`GuestExit`]), anything else an error of worldhost's.
+    pub fn instantiate(&self, store: &mut Store<Host<T>>) -> Result<Instance> {
+        let instance = self.pre.instantiate(&mut *store);
+        instance.map_err(|e| self.instantiation_failed(store, e))
+    }
+
+    /// [`GuestPre::instantiate`], for an async store.
+    pub async fn instantiate_async(&self, store: &mut Store<Host<T>>) -> Result<Instance> {
+        let instance = self.pre.instantiate_async(&mut *store).await;
+        instance.map_err(|e| self.instantiation_failed(store, e))
+    }
+
+    fn instantiation_failed(&self, store: &Store<Host<T>>, e: wasmtime::Error) -> anyhow::Error {
+        self.error(store, e, || format!("cannot instantiate `{}`", self.name))
+    }
+
+    fn error(
+        &self,
+        store: &Store<Host<T>>,
+        error: wasmtime::Error,
+        doing: impl FnOnce() -> String,
+    ) -> anyhow::Error {
+        let refused = store.data().limits.refused();
+        GuestExit::error(&self.name, error, &self.settings.limits, refused, doing)
+    }
+
+    /// What the failure of a call into a guest of `store` means: a [`GuestExit`], or the host
+    /// error as it was.
+    pub fn classify(
+        &self,
+        store: &Store<Host<T>>,
+        error: wasmtime::Error,
+    ) -> Result<GuestExit, wasmtime::Error> {
+        let refused = store.data().limits.refused();
+        GuestExit::classify(&self.name, error, &self.settings.limits, refused)
+    }
+
+    /// The error a handler returns for a failed call: the [`GuestExit`], or the host error
+    /// with what was being run.
+    pub fn ended(&self, store: &Store<Host<T>>, error: wasmtime::Error) -> anyhow::Error {
+        self.error(store, error, || format!("running `{}` failed", self.name))
+    }
+
+    /// The pre-instantiated component, for typed bindings (`ProxyPre::new`, `CommandPre::new`).
+    pub fn instance_pre(&self) -> &InstancePre<Host<T>> {
+        &self.pre
+    }
+
+    /// The engine its code is in.
+    pub fn engine(&self) -> &Engine {
+        self.pre.engine()
+    }
+}
+
+/// A guest run once: its store, its instance, and what made them.
+pub struct Guest<T: 'static> {
+    /// The store.
+    pub store: Store<Host<T>>,
+    /// The instance.
+    pub instance: Instance,
+    /// What made them: for a fresh store ([`GuestPre::store`]) and for [`Guest::ended`].
+    pub pre: GuestPre<T>,
+}
+
+impl<T: Send + 'static> Guest<T> {
+    /// The error to return for a call into this guest that failed (see [`GuestPre::ended`]).
+    pub fn ended(&self, error: wasmtime::Error) -> anyhow::Error {
+        self.pre.ended(&self.store, error)
+    }
+}
+
+/// The module every WASI preview 1 import comes from.
+pub const PREVIEW1: &str = "wasi_snapshot_preview1";
+
+/// A core module that targets WASI preview 1, instantiated with the shared settings: the
+/// same grants and limits as a component's guest.
+pub struct ModuleGuest {
+    /// The store.
+    pub store: Store<ModuleHost>,
+    /// The instance.
+    pub instance: wasmtime::Instance,
+    name: String,
+    settings: Settings,
+    _ticker: Option<EpochTicker>,
+}
+
+/// A preview-1 guest's store data.
+pub struct ModuleHost {
+    wasi: WasiP1Ctx,
+    limits: MemoryLimiter,
+}
+
+impl Limited for ModuleHost {
+    fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limits
+    }
+}
+
+impl ModuleGuest {
+    /// Links `wasi_snapshot_preview1`, judges the module's other imports as a component's
+    /// are judged, and instantiates the module.
+    pub fn instantiate(cx: &RunContext<'_>) -> Result<Self> {
+        let loaded = cx.component;
+        let module = loaded.module()?;
+        let settings = cx.settings;
+        let mut linker = wasmtime::Linker::new(&loaded.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |host: &mut ModuleHost| &mut host.wasi)?;
+        let prefix = format!("{PREVIEW1}::");
+        let missing: Vec<&Item> = (loaded.world.imports.iter())
+            .filter(|i| !i.name.starts_with(&prefix))
+            .collect();
+        if !missing.is_empty() {
+            if !settings.unknown_imports_trap {
+                bail!(unprovided(loaded, &missing, &format!("`{PREVIEW1}`")));
+            }
+            linker.define_unknown_imports_as_traps(module)?;
+        }
+        let host = ModuleHost {
+            wasi: settings
+                .wasi_builder(&settings.argv(&loaded.name, cx.args))?
+                .build_p1(),
+            limits: MemoryLimiter::new(settings.limits.max_memory_size),
+        };
+        let mut store = limited_store(&loaded.engine, &settings.limits, host, None)?;
+        let ticker = EpochTicker::when(settings.limits.timeout.is_some(), &loaded.engine)?;
+        match linker.instantiate(&mut store, module) {
+            Ok(instance) => Ok(ModuleGuest {
+                store,
+                instance,
+                name: loaded.name.clone(),
+                settings: settings.clone(),
+                _ticker: ticker,
+            }),
+            Err(e) => {
+                let refused = store.data().limits.refused();
+                Err(GuestExit::error(
+                    &loaded.name,
+                    e,
+                    &settings.limits,
+                    refused,
+                    || format!("cannot instantiate `{}`", loaded.path.display()),
+                ))
+            }
+        }
+    }
+
+    /// The error to return for a call into this module that failed.
+    pub fn ended(&self, error: wasmtime::Error) -> anyhow::Error {
+        let refused = self.store.data().limits.refused();
+        GuestExit::error(&self.name, error, &self.settings.limits, refused, || {
+            format!("cannot run `{}`", self.name)
+        })
     }
 }

@@ -2,9 +2,10 @@
 //! with `inventory::submit! { Registration(&MyHandler) }`; linking the crate into a binary is
 //! all it takes to register it. This file names no handler.
 
+use crate::engine::EnginePlan;
 use crate::load::Loaded;
 use crate::settings::Settings;
-use crate::world::{World, WorldKind};
+use crate::world::{WasmKind, World};
 use anyhow::Result;
 use clap::ArgMatches;
 use std::process::ExitCode;
@@ -38,10 +39,9 @@ pub trait Handler: Sync + 'static {
     fn summary(&self) -> &'static str;
     /// What it looks for, for error messages: "an export of `wasi:cli/run`".
     fn looks_for(&self) -> &'static str;
-    /// How strongly it claims the component described by `world`. `matches` holds the parsed
-    /// command line; it may lack the handler's own flags (`inspect` has none), so read them
-    /// with `try_get_*`.
-    fn claim(&self, world: &World, matches: &ArgMatches) -> Claim;
+    /// How strongly it claims the component described by `world`, on the command line that
+    /// `asked` describes. Only looks: it never runs anything.
+    fn claim(&self, world: &World, asked: &Asked<'_>) -> Claim;
     /// A subcommand of its own that means `run --handler NAME` (`serve` for the HTTP proxy),
     /// with its one-line help; `None` (the default) for none.
     fn subcommand(&self) -> Option<(&'static str, &'static str)> {
@@ -52,24 +52,13 @@ pub trait Handler: Sync + 'static {
     fn augment_args(&self, cmd: clap::Command) -> clap::Command {
         cmd
     }
-    /// Adjusts the engine this handler's components run in (a server wants the pooling
-    /// allocator). Returns whether it changed anything: if so, and the handler was chosen only
-    /// after loading, the compiled code is moved into an engine so configured (copied, not
-    /// compiled again, as long as the change does not alter the code; see
-    /// [`Loaded::for_engine`]).
-    fn configure_engine(&self, _config: &mut wasmtime::Config, _settings: &Settings) -> bool {
-        false
-    }
-    /// A cheaper engine to start in while the code for [`Handler::configure_engine`]'s engine
-    /// is not compiled yet: `config` already holds that engine's settings, and a handler that
-    /// can start from code compiled faster (a server, by wasmtime's baseline compiler) may say
-    /// so here and return true. Then, when the cache does not hold the code for the full
-    /// engine, the handler is given code compiled for this one, marked
-    /// [provisional](Loaded::is_provisional), and should replace it with
-    /// [`Loaded::completed`] (compiled in the background) when that is ready. Should this
-    /// engine fail to compile the component, it is compiled for the full one instead.
-    fn configure_start_engine(&self, _config: &mut wasmtime::Config, _settings: &Settings) -> bool {
-        false
+    /// The engine this handler's components run in, made from `base` (the shared engine's
+    /// configuration): the shared one (the default), one of its own (a server wants the
+    /// pooling allocator), or one of its own with a start engine (see [`EnginePlan`]). When
+    /// the handler is chosen only after loading, the code is moved into its engine (copied,
+    /// not compiled again, when the two compile alike; see [`Loaded::moved`]).
+    fn engine(&self, _base: &wasmtime::Config, _settings: &Settings) -> EnginePlan {
+        EnginePlan::Shared
     }
     /// Whether the words after the component on the command line go to the guest (a
     /// command's arguments, a call's); a handler that has no use for them (a server) returns
@@ -107,6 +96,26 @@ pub struct RunContext<'a> {
     pub args: &'a [String],
 }
 
+/// What a handler's claim may look at besides the component's world: the command line.
+#[derive(Clone, Copy)]
+pub struct Asked<'a> {
+    /// The handler named by `--handler` or by its subcommand (`serve`, `repl`), if any.
+    pub handler: Option<&'a str>,
+    /// Whether words follow the component on the command line (a command's arguments, a call
+    /// written as `FUNCTION ARG…`).
+    pub guest_args: bool,
+    /// The parsed command line. It may lack the handler's own flags (`inspect` has none), so
+    /// read them with `try_get_*`.
+    pub matches: &'a ArgMatches,
+}
+
+impl Asked<'_> {
+    /// Whether the user named `handler` (`--handler NAME`, or its subcommand).
+    pub fn named(&self, handler: &str) -> bool {
+        self.handler == Some(handler)
+    }
+}
+
 /// What `inventory::submit!` stores. The value must be a constant, so handlers are unit structs.
 pub struct Registration(pub &'static dyn Handler);
 
@@ -128,19 +137,27 @@ pub fn handler_named(name: &str) -> Option<&'static dyn Handler> {
 }
 
 /// The usual claim of a handler for one world: [`strength::WORLD`] when the component exports
-/// `interface` (`ns:pkg/iface`) at a version starting with `versions` ("0.2."), otherwise the
-/// reason why not.
+/// `interface` (`ns:pkg/iface`) at a version `versions` (a semver requirement: `"0.2"` takes
+/// every 0.2.x, not 0.20) accepts, otherwise the reason why not.
 pub fn claim_export(world: &World, interface: &str, versions: &str) -> Claim {
-    if world.kind == WorldKind::CoreModule {
+    if world.kind == WasmKind::CoreModule {
         return Claim::No("it is a core module, not a component".into());
     }
     let Some(item) = world.export_of(interface) else {
         return Claim::No(format!("it does not export `{interface}`"));
     };
-    match item.interface.as_ref().and_then(|i| i.version.as_deref()) {
-        Some(v) if v.starts_with(versions) => Claim::Yes(strength::WORLD),
+    let wanted = match semver::VersionReq::parse(&format!("~{versions}")) {
+        Ok(wanted) => wanted,
+        Err(e) => {
+            return Claim::No(format!(
+                "the handler's version `{versions}` is not one: {e}"
+            ));
+        }
+    };
+    match item.interface.as_ref().and_then(|i| i.version.as_ref()) {
+        Some(v) if wanted.matches(v) => Claim::Yes(strength::WORLD),
         Some(v) => Claim::No(format!(
-            "it exports `{interface}@{v}`, and this handler takes {versions}x"
+            "it exports `{interface}@{v}`, and this handler takes {versions}.x"
         )),
         None => Claim::No(format!("its `{interface}` export has no version")),
     }

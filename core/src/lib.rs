@@ -1,27 +1,30 @@
-//! worldhost-core: loads a component (or a core module), describes its world, keeps the registry of handlers and
-//! selects one, and owns the engine, store and WASI settings every handler shares.
-//! Knows no particular world and names no handler: handlers register themselves through
-//! `inventory` and are found at run time.
+//! worldhost-core: the prepared run (a file loaded for the engine of the handler that runs it,
+//! [`prepare`]), the world description, the registry of handlers and the selection among them,
+//! the shared settings, and the one way a handler builds its guests ([`guest`]). Knows no
+//! particular world and names no handler: handlers register themselves through `inventory`
+//! and are found at run time. The file's kind, its code and the cache are worldhost-code's.
 
-pub mod cache;
 pub mod engine;
 pub mod guest;
 pub mod handler;
-pub mod link;
 pub mod load;
 pub mod outcome;
 pub mod output;
-pub mod private_dir;
-pub mod progress;
+pub mod prepare;
 pub mod select;
 pub mod settings;
 pub mod store;
+pub mod wit;
 pub mod world;
 
+pub use engine::EnginePlan;
+pub use guest::{Guest, GuestLinker, GuestPre, Host, ModuleGuest};
 pub use handler::{
-    Claim, Handler, Registration, RunContext, UsageError, claim_export, handlers, strength,
+    Asked, Claim, Handler, Registration, RunContext, UsageError, claim_export, handlers, strength,
 };
-pub use load::{Code, Loaded, load_component};
-pub use settings::{Limits, Settings, SharedArgs};
-pub use store::Host;
-pub use world::{Function, InterfaceName, Item, World, WorldKind};
+pub use load::Loaded;
+pub use outcome::{Cause, GuestExit};
+pub use prepare::{Prepared, RunRequest, prepare};
+pub use settings::{Limits, Settings};
+pub use world::{Function, InterfaceName, Item, WasmKind, World};
+pub use worldhost_code as code;

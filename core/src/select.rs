@@ -2,10 +2,9 @@
 //! claim wins, `--handler NAME` overrides. Ties and no claim at all are errors that say what the
 //! component exports and what each handler looks for. Names no handler.
 
-use crate::handler::{Claim, Handler, handlers};
+use crate::handler::{Asked, Claim, Handler, handlers};
 use crate::world::World;
 use anyhow::{Result, bail};
-use clap::ArgMatches;
 
 /// The handler chosen for a component, and why.
 pub struct Choice {
@@ -16,23 +15,18 @@ pub struct Choice {
 }
 
 /// Every handler's claim on `world`, in name order.
-pub fn claims(world: &World, matches: &ArgMatches) -> Vec<(&'static dyn Handler, Claim)> {
+pub fn claims(world: &World, asked: &Asked<'_>) -> Vec<(&'static dyn Handler, Claim)> {
     handlers()
         .into_iter()
-        .map(|h| (h, h.claim(world, matches)))
+        .map(|h| (h, h.claim(world, asked)))
         .collect()
 }
 
-/// Chooses the handler for the component `name` with world `world`: the one `forced` names
-/// (`--handler`), or the strongest claim.
-pub fn select(
-    name: &str,
-    world: &World,
-    matches: &ArgMatches,
-    forced: Option<&str>,
-) -> Result<Choice> {
-    let claims = claims(world, matches);
-    if let Some(forced) = forced {
+/// Chooses the handler for the component `name` with world `world`: the one the user named
+/// (`--handler`, a handler's subcommand), or the strongest claim.
+pub fn select(name: &str, world: &World, asked: &Asked<'_>) -> Result<Choice> {
+    let claims = claims(world, asked);
+    if let Some(forced) = asked.handler {
         let Some((handler, claim)) = claims.into_iter().find(|(h, _)| h.name() == forced) else {
             // clap checks `--handler` against the registry; this is for library callers.
             bail!(

@@ -1,68 +1,51 @@
-//! The store every handler builds its guests in: WASI state granted from the shared settings,
-//! and the limits of `-W` (memory, fuel, timeout) applied. Knows no particular world.
+//! The limits of `-W` on a guest's store: memory (a [`MemoryLimiter`]), fuel, and time (the
+//! epoch deadline, checked at the ticks of one [`EpochTicker`] per engine). Knows no world.
 
-use crate::settings::{Limits, Settings};
+use crate::settings::Limits;
 use anyhow::Result;
-use std::sync::mpsc;
-use std::time::Duration;
-use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 
-/// Store data for a guest that sees WASI and nothing else.
-pub struct Host {
-    /// The WASI context: what the guest was granted.
-    pub wasi: WasiCtx,
-    /// The guest's resources (files, streams …).
-    pub table: ResourceTable,
-    /// Memory limits from `-W max-memory-size`.
-    pub limits: MemoryLimiter,
+/// Epoch ticks per second: how often a running guest's deadline is looked at (and a server's
+/// guest may yield its thread to other requests).
+pub const TICKS_PER_SECOND: u64 = 100;
+
+/// Store data that holds a [`MemoryLimiter`].
+pub trait Limited: Send + 'static {
+    /// The store's limiter.
+    fn limiter(&mut self) -> &mut MemoryLimiter;
 }
 
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+/// A store for `data` under `limits`: its memory limiter, its fuel, and its deadline of
+/// `-W timeout` from now, checked at every epoch tick. With `yield_after` (an async store),
+/// a guest that has been running that long yields its thread at each tick, so that a guest
+/// that computes for long cannot take a thread from everything else.
+pub fn limited_store<D: Limited>(
+    engine: &Engine,
+    limits: &Limits,
+    data: D,
+    yield_after: Option<Duration>,
+) -> Result<Store<D>> {
+    let mut store = Store::new(engine, data);
+    store.limiter(|data| data.limiter());
+    if let Some(fuel) = limits.fuel {
+        store.set_fuel(fuel)?;
     }
-}
-
-impl Host {
-    /// A store for a guest run with `argv`, granted exactly what `settings` grant, under their
-    /// limits.
-    pub fn new_store(engine: &Engine, settings: &Settings, argv: &[String]) -> Result<Store<Self>> {
-        let host = Host {
-            wasi: settings.wasi_builder(argv)?.build(),
-            table: ResourceTable::new(),
-            limits: MemoryLimiter::new(settings.limits.max_memory_size),
-        };
-        let mut store = Store::new(engine, host);
-        store.limiter(|host| &mut host.limits);
-        settings.limits.apply(&mut store)?;
-        Ok(store)
-    }
-}
-
-impl Limits {
-    /// Gives a store its fuel and its epoch deadline. The deadline is one tick away: a
-    /// [`TimeoutGuard`] ticks the engine's epoch when the timeout expires.
-    pub fn apply<T>(&self, store: &mut Store<T>) -> Result<()> {
-        if let Some(fuel) = self.fuel {
-            store.set_fuel(fuel)?;
-        }
-        if self.timeout.is_some() {
-            store.set_epoch_deadline(1);
-        }
-        Ok(())
-    }
-
-    /// Starts the clock of `-W timeout`, if one was given: when it expires, the engine's epoch
-    /// ticks and every store past its deadline traps. Dropping the guard stops the clock.
-    pub fn start_timeout(&self, engine: &Engine) -> Option<TimeoutGuard> {
-        let timeout = self.timeout?;
-        Some(TimeoutGuard::start(engine.clone(), timeout))
-    }
+    let started = Instant::now();
+    let deadline = limits.timeout.map(|t| started + t);
+    // Looked at only in an engine with epoch interruption (`-W timeout`, or a server's).
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        let now = Instant::now();
+        Ok(match (deadline, yield_after) {
+            (Some(deadline), _) if now >= deadline => UpdateDeadline::Interrupt,
+            (_, Some(after)) if now - started >= after => UpdateDeadline::Yield(1),
+            _ => UpdateDeadline::Continue(1),
+        })
+    });
+    Ok(store)
 }
 
 /// Enforces `-W max-memory-size` and remembers a refusal, so that the trap that usually follows
@@ -114,23 +97,36 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// The clock of `-W timeout`; see [`Limits::start_timeout`].
-pub struct TimeoutGuard {
-    // Dropping the sender wakes the thread, which then ends without ticking.
-    _stop: mpsc::Sender<()>,
+/// Advances an engine's epoch [`TICKS_PER_SECOND`] times a second, on a thread of its own,
+/// until dropped: the one clock of every deadline and yield.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
 }
 
-impl TimeoutGuard {
-    fn start(engine: Engine, timeout: Duration) -> Self {
-        let (stop, stopped) = mpsc::channel::<()>();
+impl EpochTicker {
+    /// A ticker for `engine` if `needed` (a deadline or a yield is to be checked), else none.
+    pub fn when(needed: bool, engine: &Engine) -> Result<Option<Self>> {
+        needed.then(|| Self::start(engine.clone())).transpose()
+    }
+
+    /// Starts ticking `engine`'s epoch.
+    pub fn start(engine: Engine) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
         std::thread::Builder::new()
-            .name("worldhost-timeout".into())
+            .name("worldhost-epoch".into())
             .spawn(move || {
-                if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(timeout) {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1000 / TICKS_PER_SECOND));
                     engine.increment_epoch();
                 }
-            })
-            .expect("a thread can be spawned for the timeout");
-        Self { _stop: stop }
+            })?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }

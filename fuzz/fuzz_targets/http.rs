@@ -10,9 +10,8 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
-use worldhost_core::engine::build_engine;
-use worldhost_core::{RunContext, SharedArgs, load_component};
-use worldhost_handler_http_proxy::HttpProxyHandler;
+use worldhost::SharedArgs;
+use worldhost_core::{Asked, RunContext, RunRequest, prepare};
 use worldhost_handler_http_proxy::fuzzing::Harness;
 
 fn harness() -> &'static Harness {
@@ -38,10 +37,18 @@ fn harness() -> &'static Harness {
         let settings = SharedArgs::from_arg_matches(serve)
             .and_then(|args| Ok(args.resolve().expect("the settings resolve")))
             .expect("the shared flags parse");
-        let engine = build_engine(&settings, Some(&HttpProxyHandler)).expect("an engine");
-        let loaded = load_component(Path::new(&path), &engine, None, false).expect("the component loads");
+        // Loaded as `serve` loads it: for the server's engine (its full code, not Winch's).
+        let prepared = prepare(&RunRequest {
+            path: Path::new(&path),
+            settings: &settings,
+            asked: Asked { handler: Some("http-proxy"), guest_args: false, matches: serve },
+            cache: None,
+            progress: &worldhost_core::load::Quiet,
+            provisional: false,
+        })
+        .expect("the component loads");
         Harness::new(&RunContext {
-            component: &loaded,
+            component: &prepared.loaded,
             matches: serve,
             settings: &settings,
             args: &[],

@@ -7,16 +7,18 @@
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use std::sync::OnceLock;
-use worldhost_core::engine::build_engine;
-use worldhost_core::{Loaded, Settings, load_component};
+use worldhost_core::load::{Loader, Quiet, Target};
+use worldhost_core::Loaded;
 
 fn loaded() -> &'static Loaded {
     static LOADED: OnceLock<Loaded> = OnceLock::new();
     LOADED.get_or_init(|| {
         let path = std::env::var_os("WORLDHOST_FUZZ_COMPONENT")
             .expect("WORLDHOST_FUZZ_COMPONENT names invoke_calc.wasm (scripts/fuzz sets it)");
-        let engine = build_engine(&Settings::default(), None).expect("an engine");
-        load_component(Path::new(&path), &engine, None, false).expect("the component loads")
+        let loader = Loader { cache: None, allow_precompiled: false, progress: &Quiet };
+        let config = worldhost_core::engine::base_config(&worldhost_core::Settings::default());
+        let target = Target { handler: None, config, start: None };
+        loader.load(Path::new(&path), &target).expect("the component loads")
     })
 }
 

@@ -4,7 +4,7 @@
 mod run;
 
 use std::process::ExitCode;
-use worldhost_core::{Claim, Handler, Registration, RunContext, World, claim_export};
+use worldhost_core::{Asked, Claim, Handler, Registration, RunContext, World, claim_export};
 
 /// The interface a command exports.
 const RUN_INTERFACE: &str = "wasi:cli/run";
@@ -27,8 +27,8 @@ impl Handler for CommandHandler {
         "an export of `wasi:cli/run`"
     }
 
-    fn claim(&self, world: &World, _matches: &clap::ArgMatches) -> Claim {
-        claim_export(world, RUN_INTERFACE, "0.2.")
+    fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
+        claim_export(world, RUN_INTERFACE, "0.2")
     }
 
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {

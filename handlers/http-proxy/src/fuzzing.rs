@@ -9,7 +9,6 @@ use clap::FromArgMatches as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::watch;
 use worldhost_core::RunContext;
 
 /// A prepared server and the runtime that drives it.
@@ -36,8 +35,7 @@ impl Harness {
     pub fn exchange(&self, request: &[u8], limit: Duration) -> Vec<u8> {
         self.runtime.block_on(async {
             let (client, server_side) = tokio::io::duplex(64 << 10);
-            let (_stop, stop) = watch::channel(false);
-            let served = tokio::spawn(server::connection(self.server.clone(), server_side, stop));
+            let served = tokio::spawn(server::connection(self.server.clone(), server_side, None));
             let (mut read, mut write) = tokio::io::split(client);
             let send = async {
                 // The server may close before it has read everything: not an error here.

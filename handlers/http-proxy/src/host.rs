@@ -1,119 +1,75 @@
-//! The store of one request: WASI granted from the shared settings (stdout and stderr
-//! inherited, no stdin), wasi:http with the outgoing allow-list, and the limits of `-W`. And
-//! the engine a server wants: the pooling allocator, so that a fresh instance per request is
-//! cheap.
+//! What a request's guest gets besides the shared WASI: wasi:http, with the outgoing
+//! allow-list; and the engine a server wants: the pooling allocator, so that a fresh instance
+//! per request is cheap, epoch checks so that its guests yield, and a start engine.
 
 use crate::outgoing::OutgoingPolicy;
 use crate::pool::PoolSize;
-use anyhow::Result;
-use std::time::Instant;
-use wasmtime::component::ResourceTable;
-use wasmtime::{Config, Engine, Store, Strategy, UpdateDeadline};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-use worldhost_core::Settings;
-use worldhost_core::store::MemoryLimiter;
-
-/// Epoch ticks per second: how often a running guest yields its thread to other requests, and
-/// the resolution of the `-W timeout` deadline.
-pub(crate) const TICKS_PER_SECOND: u64 = 100;
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Strategy};
+use wasmtime_wasi_http::p2::bindings;
+use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView};
+use worldhost_core::{EnginePlan, Host, Settings};
 
 /// How long a request's guest has been running (wall clock, since its store was made) before
-/// it yields at each tick.
-const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+/// it yields its thread at each epoch tick, so that a guest that computes for long (or
+/// forever, without `-W timeout`) cannot take a runtime worker from every other request. A
+/// short request never yields, since a yield puts its task behind the others
+/// (docs/BENCHMARKS.md, "Settings chosen by measurement").
+pub(crate) const YIELD_AFTER: Duration = Duration::from_millis(20);
 
-/// Store data of one request.
-pub(crate) struct ServeHost {
-    wasi: WasiCtx,
+/// The state of a request's wasi:http.
+pub(crate) struct HttpState {
     http: WasiHttpCtx,
-    table: ResourceTable,
-    pub limits: MemoryLimiter,
     outgoing: OutgoingPolicy,
 }
 
-impl WasiView for ServeHost {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
+impl HttpState {
+    pub(crate) fn new(outgoing: &OutgoingPolicy) -> Self {
+        Self {
+            http: WasiHttpCtx::new(),
+            outgoing: outgoing.clone(),
         }
     }
 }
 
-impl WasiHttpView for ServeHost {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.outgoing,
-        }
+/// A request's wasi:http view of its store.
+pub(crate) fn http(host: &mut Host<HttpState>) -> WasiHttpCtxView<'_> {
+    let (table, state) = host.table_and_state();
+    WasiHttpCtxView {
+        ctx: &mut state.http,
+        table,
+        hooks: &mut state.outgoing,
     }
 }
 
-/// A fresh store for one request, granted what the settings grant. (In an engine without epoch
-/// checks, the deadline set here is never looked at.)
-pub(crate) fn new_store(
-    engine: &Engine,
-    settings: &Settings,
-    name: &str,
-    outgoing: &OutgoingPolicy,
-) -> Result<Store<ServeHost>> {
-    let mut wasi = settings.wasi_builder(&settings.argv(name, &[]))?;
-    // A server's guest reads its request, never the terminal.
-    wasi.stdin(wasmtime_wasi::p2::pipe::ClosedInputStream);
-    let host = ServeHost {
-        wasi: wasi.build(),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
-        limits: MemoryLimiter::new(settings.limits.max_memory_size),
-        outgoing: outgoing.clone(),
-    };
-    let mut store = Store::new(engine, host);
-    store.limiter(|host| &mut host.limits);
-    if let Some(fuel) = settings.limits.fuel {
-        store.set_fuel(fuel)?;
-    }
-    // At the ticks of the server's epoch ticker, a guest whose request has been running for
-    // longer than YIELD_AFTER yields its thread, so that a guest that computes for long (or forever,
-    // without `-W timeout`) cannot take a runtime worker from every other request; past
-    // `-W timeout` it is interrupted instead. A short request never yields: yielding puts its
-    // task behind the others, and when every tick made the request it landed on yield, p99
-    // latency on the hello guest went from 3.4 ms to 15 ms (wrk, 32 connections).
-    let started = Instant::now();
-    let deadline = settings.limits.timeout.map(|t| started + t);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        let now = Instant::now();
-        Ok(match deadline {
-            Some(deadline) if now >= deadline => UpdateDeadline::Interrupt,
-            _ if now - started >= YIELD_AFTER => UpdateDeadline::Yield(1),
-            _ => UpdateDeadline::Continue(1),
-        })
-    });
-    Ok(store)
+/// Links wasi:http (async), as `wasmtime_wasi_http::p2::add_only_http_to_linker_async` does,
+/// with the view above.
+pub(crate) fn link_http(linker: &mut Linker<Host<HttpState>>) -> wasmtime::Result<()> {
+    let options = bindings::LinkOptions::default();
+    bindings::http::outgoing_handler::add_to_linker::<_, WasiHttp>(linker, http)?;
+    bindings::http::types::add_to_linker::<_, WasiHttp>(linker, &options.into(), http)?;
+    Ok(())
 }
 
 /// The server's engine: the pooling allocator (sized for the default request bound; see
-/// [`crate::pool`]), and epoch checks.
-pub(crate) fn configure_engine(config: &mut Config, settings: &Settings) {
-    config.allocation_strategy(PoolSize::DEFAULT.strategy(settings));
-    // Every request's guest yields at each epoch tick (see `new_store`).
-    config.epoch_interruption(true);
-}
-
-/// The engine to start in when the code for the full one is not cached: the same, with Winch,
-/// wasmtime's baseline compiler, instead of Cranelift. Winch compiles the 18 MB Python proxy
-/// guest in about a third of Cranelift's time, and its code is slower (`scripts/bench-start`:
-/// a cold server's first answer, and its requests/s from Winch's code and, warm, from
-/// Cranelift's). Its code has the same epoch checks, so its guests yield and meet
-/// `-W timeout` as the full code's do. A server starts from it,
-/// and Cranelift's code, compiled in the background, takes over (`server::serve`). Where Winch
-/// cannot compile a component, core compiles it for the full engine instead. Only on x86_64:
-/// wasmtime's support tiers list Winch there; its aarch64 backend is still in development.
-pub(crate) fn configure_start_engine(config: &mut Config, _settings: &Settings) -> bool {
+/// [`crate::pool`]) and epoch checks; and, on x86_64, a start engine with Winch, wasmtime's
+/// baseline compiler, instead of Cranelift. Winch compiles a large component in about a third
+/// of Cranelift's time and its code is slower (`scripts/bench-start`); a server starts from it
+/// while Cranelift's code compiles in the background (`start::complete_in_background`). Its
+/// code has the same epoch checks, so its guests yield and meet `-W timeout` alike. Only on
+/// x86_64: wasmtime's support tiers list Winch there; its aarch64 backend is in development.
+pub(crate) fn engine(base: &Config, settings: &Settings) -> EnginePlan {
+    let mut full = base.clone();
+    full.allocation_strategy(PoolSize::DEFAULT.strategy(settings));
+    full.epoch_interruption(true);
     if !cfg!(target_arch = "x86_64") {
-        return false;
+        return EnginePlan::Own(Box::new(full));
     }
-    config.strategy(Strategy::Winch);
-    true
+    let mut start = full.clone();
+    start.strategy(Strategy::Winch);
+    EnginePlan::Tiered {
+        full: Box::new(full),
+        start: Box::new(start),
+    }
 }

@@ -6,10 +6,12 @@ mod args;
 mod body;
 mod host;
 mod io;
+mod listen;
 mod outgoing;
 mod pool;
 mod request;
 mod server;
+mod start;
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -17,7 +19,9 @@ pub mod fuzzing;
 use args::HttpProxyArgs;
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
-use worldhost_core::{Claim, Handler, Registration, RunContext, Settings, World, claim_export};
+use worldhost_core::{
+    Asked, Claim, EnginePlan, Handler, Registration, RunContext, Settings, World, claim_export,
+};
 
 /// The interface a proxy exports.
 const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
@@ -40,8 +44,8 @@ impl Handler for HttpProxyHandler {
         "an export of `wasi:http/incoming-handler`"
     }
 
-    fn claim(&self, world: &World, _matches: &clap::ArgMatches) -> Claim {
-        claim_export(world, INCOMING_HANDLER, "0.2.")
+    fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
+        claim_export(world, INCOMING_HANDLER, "0.2")
     }
 
     fn subcommand(&self) -> Option<(&'static str, &'static str)> {
@@ -55,13 +59,8 @@ impl Handler for HttpProxyHandler {
         HttpProxyArgs::augment_args(cmd)
     }
 
-    fn configure_engine(&self, config: &mut wasmtime::Config, settings: &Settings) -> bool {
-        host::configure_engine(config, settings);
-        true
-    }
-
-    fn configure_start_engine(&self, config: &mut wasmtime::Config, settings: &Settings) -> bool {
-        host::configure_start_engine(config, settings)
+    fn engine(&self, base: &wasmtime::Config, settings: &Settings) -> EnginePlan {
+        host::engine(base, settings)
     }
 
     fn takes_guest_args(&self) -> bool {

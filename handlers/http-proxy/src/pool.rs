@@ -1,10 +1,9 @@
 //! The instance pool, sized to the component and to `--max-concurrent-requests`. Every request
-//! takes one component instance, an async stack, its core instances, and the memories and
-//! tables they define; wasmtime's default pool holds 1,000 of each, so a component with three
-//! core instances ran out at 333 requests, and one with two tables at 500 (a 500, "maximum
-//! concurrent limit of 1000"). The
-//! engine starts with a pool for the default bound (and components of up to
-//! [`DEFAULT_MEMORIES`] memories and [`DEFAULT_TABLES`] tables); once the component is loaded and its needs are
+//! takes one component instance, an async stack, and the memories and tables its core
+//! instances define; wasmtime's default pool holds 1,000 of each, so a component with three
+//! memories ran out at 333 requests (a 500, "maximum concurrent limit of 1000"). The engine
+//! starts with a pool for the default bound (and components of up to [`DEFAULT_MEMORIES`]
+//! memories and [`DEFAULT_TABLES`] tables); once the component is loaded and its needs are
 //! known, a pool that would not hold `--max-concurrent-requests` of it is made again, large
 //! enough (its code is copied across, not compiled again). Should that fail (an address space
 //! limit), the request bound is lowered to what the pool holds, with a warning: past it a
@@ -63,15 +62,10 @@ impl PoolSize {
     }
 
     /// The pooling allocator of this size, tuned so that a slot is reused without being
-    /// zeroed from scratch: keeping the first pages of memories and tables resident avoids
-    /// most of the per-request `madvise` cost (the flags wasmtime's own users tune by hand);
-    /// PAGEMAP_SCAN (Linux 6.7+, used where the kernel has it) resets only the pages a request
-    /// touched; decommits that are still needed are batched. What a slot keeps resident stays
-    /// resident while the server runs, for every slot ever used (up to
-    /// `--max-concurrent-requests` of them), so it is kept small: 2 MiB, not the 16 MiB often
-    /// suggested, showed no throughput difference on the hello guest within the noise of
-    /// scripts/bench-serve's machine, and `scripts/soak-serve` showed resident memory growing
-    /// by 16 MiB per slot that served a large request at 16 MiB.
+    /// zeroed from scratch: the first pages of memories and tables stay resident (kept small,
+    /// since every slot ever used keeps them), PAGEMAP_SCAN resets only the pages a request
+    /// touched (Linux 6.7+), and decommits are batched. Why these values: docs/BENCHMARKS.md,
+    /// "Settings chosen by measurement".
     pub(crate) fn strategy(&self, settings: &Settings) -> InstanceAllocationStrategy {
         let mut pooling = PoolingAllocationConfig::default();
         pooling
@@ -117,7 +111,7 @@ pub(crate) fn sized<'a>(
     }
     let wanted = PoolSize::for_requests(requests, &needs);
     let strategy = wanted.strategy(settings);
-    match loaded.reconfigured(settings, &|config| {
+    match loaded.reconfigured(&|config| {
         config.allocation_strategy(strategy.clone());
     }) {
         Ok(moved) => {

@@ -4,7 +4,7 @@
 //! it is logged with the trap.
 
 use crate::body::{Failure, Guarded, Outcome, RequestBody, Stop, Stopper};
-use crate::host::{ServeHost, new_store};
+use crate::host::{HttpState, http};
 use crate::server::Server;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -15,10 +15,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use wasmtime::Store;
-use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use worldhost_core::outcome::trap_message;
+use worldhost_core::{Cause, Host};
 
 /// Answers one request; never fails (hyper would drop the connection), so every error becomes
 /// a status and a log line.
@@ -213,19 +212,11 @@ fn start(
     stopper: &Stopper,
 ) -> anyhow::Result<(ResponseReceiver, oneshot::Receiver<Outcome>)> {
     let runner = server.runner();
-    let mut store: Store<ServeHost> = new_store(
-        runner.pre.engine(),
-        &server.settings,
-        &server.name,
-        &server.outgoing,
-    )?;
+    let mut store = runner.guest.store(HttpState::new(&server.outgoing))?;
     let (response_tx, response_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
-    let incoming = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, request)?;
-    let out = store.data_mut().http().new_response_outparam(response_tx)?;
+    let incoming = http(store.data_mut()).new_incoming_request(Scheme::Http, request)?;
+    let out = http(store.data_mut()).new_response_outparam(response_tx)?;
     let name = server.name.clone();
     let limits = server.settings.limits;
     let stop = stopper.wait();
@@ -259,7 +250,7 @@ fn start(
                 tracing::debug!("`{name}` stopped: {why:?}");
                 Err(Failure::Stopped(why))
             }
-            (Ok(result), _) => result.map_err(|e| classify(&name, e, &limits, &store)),
+            (Ok(result), _) => result.map_err(|e| classify(&name, e, &runner, &store)),
         };
         // Reported before the store (and with it the response body) is dropped, so the body
         // knows how to end.
@@ -275,8 +266,8 @@ fn start(
 fn classify(
     name: &str,
     error: wasmtime::Error,
-    limits: &worldhost_core::Limits,
-    store: &Store<ServeHost>,
+    runner: &crate::server::Runner,
+    store: &Store<Host<HttpState>>,
 ) -> Failure {
     if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         tracing::warn!(
@@ -285,37 +276,18 @@ fn classify(
         );
         return Failure::PoolFull;
     }
-    let timeout = error
-        .downcast_ref::<wasmtime::Trap>()
-        .is_some_and(|trap| *trap == wasmtime::Trap::Interrupt && limits.timeout.is_some());
-    tracing::error!("{}", describe_failure(name, error, limits, store));
-    if timeout {
-        Failure::Timeout
-    } else {
-        Failure::Failed
-    }
-}
-
-/// The failure of a guest, in the words of a command's trap report.
-fn describe_failure(
-    name: &str,
-    error: wasmtime::Error,
-    limits: &worldhost_core::Limits,
-    store: &Store<ServeHost>,
-) -> String {
-    match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => {
-            let mut message = trap_message(name, *trap, limits);
-            if let (Some(wanted), Some(max)) =
-                (store.data().limits.refused(), limits.max_memory_size)
-            {
-                message.push_str(&format!(
-                    " (it asked for {wanted} bytes of memory, past `-W max-memory-size={max}`)"
-                ));
+    match runner.guest.classify(store, error) {
+        Ok(exit) => {
+            tracing::error!("{}", exit.summary());
+            match exit.cause {
+                Cause::Timeout(_) => Failure::Timeout,
+                _ => Failure::Failed,
             }
-            message
         }
-        None => format!("`{name}` failed: {:#}", anyhow::Error::from(error)),
+        Err(e) => {
+            tracing::error!("`{name}` failed: {:#}", anyhow::Error::from(e));
+            Failure::Failed
+        }
     }
 }
 

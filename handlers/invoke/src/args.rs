@@ -36,12 +36,3 @@ pub(crate) fn calls_given(matches: &clap::ArgMatches) -> bool {
         .flatten()
         .is_some_and(|mut calls| calls.next().is_some())
 }
-
-/// Whether arguments follow the component on the command line (`run calc.wasm add 1 2`).
-pub(crate) fn guest_args_given(matches: &clap::ArgMatches) -> bool {
-    matches
-        .try_get_raw("component")
-        .ok()
-        .flatten()
-        .is_some_and(|values| values.len() > 1)
-}

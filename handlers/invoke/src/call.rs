@@ -14,9 +14,8 @@ use wasmtime::component::Val;
 use wasmtime::component::wasm_wave::parser::ParserError;
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::wasm_wave::wasm::DisplayFuncResults;
-use worldhost_core::guest::GuestRun;
 use worldhost_core::output::write_stdout;
-use worldhost_core::{Loaded, RunContext};
+use worldhost_core::{GuestLinker, Loaded, RunContext};
 
 /// A call ready to run: the function and its typed arguments.
 pub(crate) struct Prepared<'a> {
@@ -29,19 +28,24 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
     let prepared = if !args.calls.is_empty() {
         args.calls
             .iter()
-            .map(|call| prepare(loaded, call))
+            .map(|call| {
+                prepare(loaded, call).map_err(|e| with_names(loaded, e, |l| prepare(l, call)))
+            })
             .collect::<Result<Vec<_>>>()?
     } else if cli::wants_help(cx.args) {
         write_stdout(&cli::help(loaded))?;
         return Ok(ExitCode::SUCCESS);
     } else if !cx.args.is_empty() {
         // `worldhost run calc.wasm add 1 2`.
-        let call = cli::call_from_args(loaded, cx.args)?;
-        vec![prepare_as(
-            loaded,
-            &call,
-            &format!("`{}`", cx.args.join(" ")),
-        )?]
+        let shown = format!("`{}`", cx.args.join(" "));
+        let prepared = cli::call_from_args(loaded, cx.args)
+            .and_then(|call| prepare_as(loaded, &call, &shown))
+            .map_err(|e| {
+                with_names(loaded, e, |l| {
+                    prepare_as(l, &cli::call_from_args(l, cx.args)?, &shown)
+                })
+            })?;
+        vec![prepared]
     } else {
         // Only reachable with `--handler invoke`: a claim without a call is never made.
         match suggestion(&loaded.world) {
@@ -53,22 +57,15 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
         }
     };
 
-    let mut guest = GuestRun::prepare(&cx)?;
-    let instance = match guest
-        .linker
-        .instantiate(&mut guest.store, loaded.component()?)
-    {
-        Ok(instance) => instance,
-        Err(e) => return guest.instantiation_failed(e),
-    };
+    let mut guest = GuestLinker::new(&cx)?.instantiate(())?;
 
     for call in prepared {
-        let func = instance
+        let func = (guest.instance)
             .get_func(&mut guest.store, call.found.index)
             .expect("the export index comes from this component");
         let mut results = vec![Val::Bool(false); call.found.ty.results().len()];
         if let Err(e) = func.call(&mut guest.store, &call.params, &mut results) {
-            return guest.exit_status(e);
+            return Err(guest.ended(e));
         }
         // A function without results prints nothing (wasmtime prints `()`).
         if !results.is_empty() {
@@ -87,6 +84,20 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error `again` gives on `loaded` with its signatures in the component's own WIT names
+/// (decoded only now: an error is worth the cost), or `error` as it was.
+fn with_names(
+    loaded: &Loaded,
+    error: anyhow::Error,
+    again: impl FnOnce(&Loaded) -> Result<Prepared<'_>>,
+) -> anyhow::Error {
+    let named = loaded.with_wit_names();
+    match again(&named) {
+        Err(named_error) => named_error,
+        Ok(_) => error,
+    }
 }
 
 /// Parses `call`, finds its function and types its arguments.

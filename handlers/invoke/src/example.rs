@@ -9,9 +9,7 @@ use worldhost_core::{Function, World};
 pub(crate) fn suggestion(world: &World) -> Option<String> {
     let functions: Vec<&Function> = world.exported_functions().collect();
     let callable = functions.iter().find(|f| {
-        f.ty.as_ref().is_some_and(|ty| {
-            ty.params().all(|(_, t)| passable(&t)) && ty.results().all(|t| passable(&t))
-        })
+        f.ty.params().all(|(_, t)| passable(&t)) && f.ty.results().all(|t| passable(&t))
     })?;
     let unique = functions.iter().filter(|f| f.name == callable.name).count() == 1;
     let name = if unique {
@@ -19,11 +17,7 @@ pub(crate) fn suggestion(world: &World) -> Option<String> {
     } else {
         callable.qualified_name()
     };
-    let args: Vec<String> = callable
-        .ty
-        .as_ref()
-        .map(|ty| ty.params().map(|(_, t)| placeholder(&t)).collect())
-        .unwrap_or_default();
+    let args: Vec<String> = callable.ty.params().map(|(_, t)| placeholder(&t)).collect();
     let shell: Vec<String> = args.iter().map(|a| shell_word(a)).collect();
     Some(format!(
         "call one with `--invoke '{name}({})'`, or as `{name}{}{}` after the component; \

@@ -13,7 +13,12 @@ mod repl;
 use args::InvokeArgs;
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
-use worldhost_core::{Claim, Handler, Registration, RunContext, World, WorldKind, strength};
+use worldhost_core::{Asked, Claim, Handler, Registration, RunContext, WasmKind, World, strength};
+
+/// Why neither the invoke nor the repl handler takes a core module, or a component without a
+/// function to call.
+const CORE_MODULE: &str = "it is a core module, not a component";
+const NO_FUNCTION: &str = "it exports no function";
 
 /// The `invoke` handler.
 pub struct InvokeHandler;
@@ -33,20 +38,20 @@ impl Handler for InvokeHandler {
         "`--invoke 'CALL'` naming an exported function"
     }
 
-    fn claim(&self, world: &World, matches: &clap::ArgMatches) -> Claim {
-        if world.kind == WorldKind::CoreModule {
-            return Claim::No("it is a core module, not a component".into());
+    fn claim(&self, world: &World, asked: &Asked<'_>) -> Claim {
+        if world.kind == WasmKind::CoreModule {
+            return Claim::No(CORE_MODULE.into());
         }
-        if args::calls_given(matches) {
+        if args::calls_given(asked.matches) {
             // The user asked for a call: whatever else the component exports.
             return Claim::Yes(strength::EXPLICIT);
         }
         match example::suggestion(world) {
             // `worldhost run calc.wasm add 1 2`: a call spelled as a command line, unless a
             // handler of the component's world (a command) claims the arguments.
-            Some(_) if args::guest_args_given(matches) => Claim::Yes(strength::FALLBACK),
+            Some(_) if asked.guest_args => Claim::Yes(strength::FALLBACK),
             Some(suggestion) => Claim::No(format!("no `--invoke` was given; {suggestion}")),
-            None => Claim::No("it exports no function".into()),
+            None => Claim::No(NO_FUNCTION.into()),
         }
     }
 
@@ -85,22 +90,16 @@ impl Handler for ReplHandler {
         ))
     }
 
-    fn claim(&self, world: &World, matches: &clap::ArgMatches) -> Claim {
-        let asked = matches
-            .try_get_one::<String>("handler")
-            .ok()
-            .flatten()
-            .is_some_and(|h| h == self.name());
-        if !asked {
+    fn claim(&self, world: &World, asked: &Asked<'_>) -> Claim {
+        if !asked.named(self.name()) {
             return Claim::No("it runs only when asked for, with `worldhost repl`".into());
         }
-        match InvokeHandler.claim(world, matches) {
-            Claim::No(why)
-                if why.contains("exports no function") || why.contains("core module") =>
-            {
-                Claim::No(why)
-            }
-            _ => Claim::Yes(strength::EXPLICIT),
+        if world.kind == WasmKind::CoreModule {
+            Claim::No(CORE_MODULE.into())
+        } else if example::suggestion(world).is_none() {
+            Claim::No(NO_FUNCTION.into())
+        } else {
+            Claim::Yes(strength::EXPLICIT)
         }
     }
 

@@ -77,10 +77,7 @@ pub(crate) fn find<'a>(loaded: &'a Loaded, name: &str) -> Result<Found<'a>> {
 /// `function`, one of `loaded`'s exported functions, ready to be called.
 pub(crate) fn found<'a>(loaded: &'a Loaded, function: &'a Function) -> Result<Found<'a>> {
     let component = loaded.component()?;
-    let ty = function
-        .ty
-        .clone()
-        .expect("the world records every export's type");
+    let ty = function.ty.clone();
     let parent = function
         .instance
         .as_deref()
@@ -109,7 +106,10 @@ fn instance_matches(function: &Function, instance: &str, version: Option<&str>) 
     let name_matches = instance == iface.unversioned() || instance == iface.interface;
     let version_matches = match version {
         None => true,
-        Some(v) => iface.version.as_deref() == Some(v),
+        Some(v) => iface
+            .version
+            .as_ref()
+            .is_some_and(|own| own.to_string() == v),
     };
     name_matches && version_matches
 }

@@ -6,10 +6,7 @@
 mod run;
 
 use std::process::ExitCode;
-use worldhost_core::{Claim, Handler, Registration, RunContext, World, WorldKind, strength};
-
-/// The module every preview-1 import comes from.
-const PREVIEW1: &str = "wasi_snapshot_preview1";
+use worldhost_core::{Asked, Claim, Handler, Registration, RunContext, WasmKind, World, strength};
 
 /// The `preview1` handler.
 pub struct Preview1Handler;
@@ -29,8 +26,8 @@ impl Handler for Preview1Handler {
         "a core module exporting `_start`"
     }
 
-    fn claim(&self, world: &World, _matches: &clap::ArgMatches) -> Claim {
-        if world.kind != WorldKind::CoreModule {
+    fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
+        if world.kind != WasmKind::CoreModule {
             return Claim::No("it is a component, not a core module".into());
         }
         if world.export_named("_start").is_none() {

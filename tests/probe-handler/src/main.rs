@@ -5,8 +5,9 @@
 use anyhow::{Context as _, Result};
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
-use worldhost_core::guest::GuestRun;
-use worldhost_core::{Claim, Handler, Registration, RunContext, World, strength};
+use worldhost_core::{
+    Asked, Claim, GuestLinker, Handler, Registration, RunContext, World, strength,
+};
 
 /// The interface the probe recognises (wit/probe.wit).
 const PING: &str = "worldhost:probe/ping";
@@ -39,7 +40,7 @@ impl Handler for ProbeHandler {
         "an export of `worldhost:probe/ping`"
     }
 
-    fn claim(&self, world: &World, _matches: &clap::ArgMatches) -> Claim {
+    fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
         match world.export_of(PING) {
             Some(_) => Claim::Yes(strength::WORLD),
             None => Claim::Yes(1),
@@ -62,14 +63,7 @@ impl Handler for ProbeHandler {
             );
             return Ok(ExitCode::SUCCESS);
         };
-        let mut guest = GuestRun::prepare(&cx)?;
-        let instance = match guest
-            .linker
-            .instantiate(&mut guest.store, loaded.component()?)
-        {
-            Ok(instance) => instance,
-            Err(e) => return guest.instantiation_failed(e),
-        };
+        let mut guest = GuestLinker::new(&cx)?.instantiate(())?;
         let iface = loaded
             .component()?
             .get_export_index(None, &export.name)
@@ -78,11 +72,10 @@ impl Handler for ProbeHandler {
             .component()?
             .get_export_index(Some(&iface), "ping")
             .context("the ping function is exported")?;
-        let ping = instance.get_typed_func::<(), (String,)>(&mut guest.store, func)?;
-        let (answer,) = match ping.call(&mut guest.store, ()) {
-            Ok(answer) => answer,
-            Err(e) => return guest.exit_status(e),
-        };
+        let ping = (guest.instance).get_typed_func::<(), (String,)>(&mut guest.store, func)?;
+        let (answer,) = ping
+            .call(&mut guest.store, ())
+            .map_err(|e| guest.ended(e))?;
         println!("{}: {answer}", args.probe_greeting);
         Ok(ExitCode::SUCCESS)
     }

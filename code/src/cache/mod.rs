@@ -29,21 +29,15 @@
 //! A cache that cannot be read or written costs speed, never correctness: the component is
 //! compiled as if there were no cache, and a warning says why.
 
-use crate::load::{Code, WasmKind};
+mod entry;
+
 use crate::private_dir::PrivateDir;
+use crate::{Code, WasmKind};
 use anyhow::{Context as _, Result, bail};
-use std::fs::File;
-use std::hash::{Hash as _, Hasher};
-use std::io::{Read, Seek, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wasmtime::component::Component;
-use wasmtime::{Engine, Module};
+use wasmtime::Engine;
 
-/// The last bytes of every entry; the trailing digit is the entry format's version.
-const MAGIC: &[u8; 16] = b"worldhost-cache2";
-/// The BLAKE3 of the artifact, its length, and MAGIC.
-const TRAILER_LEN: usize = 32 + 8 + MAGIC.len();
 /// The end of an entry's file name.
 const SUFFIX: &str = ".whc";
 /// The name prefix of a write under way.
@@ -141,14 +135,7 @@ impl Cache {
 
     /// The name of the entry for `source` (the file's binary) compiled as `kind` by `engine`.
     fn entry(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> String {
-        let mut key = Blake3Hasher(blake3::Hasher::new());
-        key.0.update(MAGIC);
-        key.0.update(env!("CARGO_PKG_VERSION").as_bytes());
-        engine.precompile_compatibility_hash().hash(&mut key);
-        key.0.update(&[kind as u8]);
-        key.0.update(&(source.len() as u64).to_le_bytes());
-        key.0.update(source);
-        format!("{}{SUFFIX}", key.0.finalize().to_hex())
+        format!("{}{SUFFIX}", entry::key(engine, kind, source))
     }
 
     /// The compiled code for `source`, if the cache holds a sound entry for it. An entry that
@@ -157,7 +144,7 @@ impl Cache {
         let name = self.entry(engine, kind, source);
         let loaded = match self.dir.open_file(&name) {
             Ok(None) => return None,
-            Ok(Some(file)) => load_entry(engine, kind, file),
+            Ok(Some(file)) => entry::load(engine, kind, file),
             Err(e) => Err(e),
         };
         match loaded {
@@ -191,19 +178,8 @@ impl Cache {
 
     fn write(&self, name: &str, code: &Code) -> Result<()> {
         let artifact = code.serialize()?;
-        let (mut file, partial) = self.dir.create_temporary(PARTIAL)?;
-        let written = (|| {
-            file.write_all(&artifact)?;
-            file.write_all(blake3::hash(&artifact).as_bytes())?;
-            file.write_all(&(artifact.len() as u64).to_le_bytes())?;
-            file.write_all(MAGIC)?;
-            drop(file);
-            self.dir.rename(&partial, name)
-        })();
-        if written.is_err() {
-            let _ = self.dir.remove(&partial);
-        }
-        written?;
+        self.dir
+            .write_atomically(name, PARTIAL, |file| entry::write(file, &artifact))?;
         tracing::debug!(entry = %name, bytes = artifact.len(), "cached");
         Ok(())
     }
@@ -282,95 +258,6 @@ impl Cache {
     }
 }
 
-/// Checks the open entry `file` and loads its code into `engine`, from the same open file.
-fn load_entry(engine: &Engine, kind: WasmKind, mut file: File) -> Result<Code> {
-    check_entry(&mut file)?;
-    // Marks the entry as used, for eviction; a cache on a file system that refuses it still
-    // works, only evicts by age of writing.
-    let _ = file.set_modified(std::time::SystemTime::now());
-    match PrivateDir::path_of_open(&file) {
-        // The path names the open file, whatever the entry's name points to by now.
-        Some(path) => deserialize_file(engine, kind, &path),
-        // No such path on this system: the checked bytes, read from the open file.
-        None => {
-            let mut bytes = Vec::new();
-            file.rewind()?;
-            file.read_to_end(&mut bytes)?;
-            check_entry(&mut std::io::Cursor::new(&bytes))?;
-            deserialize(engine, kind, &bytes)
-        }
-    }
-}
-
-/// Checks an entry: an error if its trailer, length or hash do not check out. Reads it in
-/// blocks, hashing as it goes, without holding it whole.
-fn check_entry(file: &mut (impl Read + Seek)) -> Result<()> {
-    use std::io::SeekFrom;
-    let size = file.seek(SeekFrom::End(0))?;
-    let Some(len) = size.checked_sub(TRAILER_LEN as u64) else {
-        bail!("{size} bytes, shorter than its trailer: truncated");
-    };
-    let mut trailer = [0; TRAILER_LEN];
-    file.seek(SeekFrom::Start(len))?;
-    file.read_exact(&mut trailer)?;
-    let (hash, rest) = trailer.split_at(32);
-    let (promised, magic) = rest.split_at(8);
-    if magic != MAGIC {
-        bail!("it does not end with worldhost's trailer: truncated or not an entry");
-    }
-    let promised = u64::from_le_bytes(promised.try_into().expect("8 bytes"));
-    if promised != len {
-        bail!("its trailer promises {promised} bytes of code, and {len} precede it");
-    }
-    file.seek(SeekFrom::Start(0))?;
-    let mut hasher = blake3::Hasher::new();
-    let mut block = vec![0; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let n = block.len().min(left as usize);
-        file.read_exact(&mut block[..n])?;
-        hasher.update(&block[..n]);
-        left -= n as u64;
-    }
-    if hasher.finalize().as_bytes() != hash {
-        bail!("its code does not match its checksum: corrupted");
-    }
-    Ok(())
-}
-
-// Deserializing is unsafe in wasmtime because an artifact's machine code is trusted as is.
-// worldhost deserializes three kinds of artifact only: a cache entry in a directory only the
-// user can write, whose checksum was just verified on the same open file ([`load_entry`]); a
-// precompiled file the user named on the command line with `--allow-precompiled`, trusted as a
-// native executable would be; and code it compiled itself in this process
-// ([`crate::Loaded::for_engine`]). wasmtime itself checks that
-// an artifact was made by this version of wasmtime for a compatible engine configuration.
-
-/// Loads serialized code, held in memory, into `engine`.
-#[allow(unsafe_code)]
-pub(crate) fn deserialize(engine: &Engine, kind: WasmKind, artifact: &[u8]) -> Result<Code> {
-    // SAFETY: see above.
-    Ok(match kind {
-        WasmKind::Component => {
-            Code::Component(unsafe { Component::deserialize(engine, artifact) }?)
-        }
-        WasmKind::CoreModule => Code::Module(unsafe { Module::deserialize(engine, artifact) }?),
-    })
-}
-
-/// Loads the serialized code in the file at `path` into `engine`, memory-mapped (wasmtime
-/// ignores what follows the artifact, such as a cache entry's trailer).
-#[allow(unsafe_code)]
-pub(crate) fn deserialize_file(engine: &Engine, kind: WasmKind, path: &Path) -> Result<Code> {
-    // SAFETY: see above.
-    Ok(match kind {
-        WasmKind::Component => {
-            Code::Component(unsafe { Component::deserialize_file(engine, path) }?)
-        }
-        WasmKind::CoreModule => Code::Module(unsafe { Module::deserialize_file(engine, path) }?),
-    })
-}
-
 /// `123`, `64K`, `500M`, `5G` (binary multiples) as bytes.
 fn parse_size(value: &str) -> Option<u64> {
     let value = value.trim();
@@ -383,19 +270,6 @@ fn parse_size(value: &str) -> Option<u64> {
     digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
-/// Feeds `std::hash::Hash` values into BLAKE3, for wasmtime's compatibility hash.
-struct Blake3Hasher(blake3::Hasher);
-
-impl Hasher for Blake3Hasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-
-    fn finish(&self) -> u64 {
-        unreachable!("only `write` is used; the key is the BLAKE3 of everything written")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,7 +278,7 @@ mod tests {
 
     fn compiled(engine: &Engine) -> (Vec<u8>, Code) {
         let source = wat::parse_str(WAT).unwrap();
-        let code = Code::Component(Component::new(engine, &source).unwrap());
+        let code = Code::Component(wasmtime::component::Component::new(engine, &source).unwrap());
         (source, code)
     }
 
@@ -567,6 +441,6 @@ mod tests {
         // opened (and checked), not what the name holds by then.
         std::fs::write(dir.path().join("other"), b"not an artifact").unwrap();
         std::fs::rename(dir.path().join("other"), dir.path().join(&name)).unwrap();
-        assert!(load_entry(&engine, WasmKind::Component, file).is_ok());
+        assert!(entry::load(&engine, WasmKind::Component, file).is_ok());
     }
 }

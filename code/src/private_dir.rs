@@ -144,6 +144,28 @@ impl PrivateDir {
         }
     }
 
+    /// Writes the file `name` whole or not at all: `write` fills a temporary file (named with
+    /// `prefix`, 0600) that is then renamed over `name`; a reader never sees half a file, and
+    /// a failed write leaves nothing behind.
+    pub fn write_atomically(
+        &self,
+        name: &str,
+        prefix: &str,
+        write: impl FnOnce(&mut File) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let (mut file, partial) = self.create_temporary(prefix)?;
+        let written = write(&mut file)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                drop(file);
+                self.rename(&partial, name)
+            });
+        if written.is_err() {
+            let _ = self.remove(&partial);
+        }
+        written
+    }
+
     /// Renames `from` to `to`, both in this directory; `to` is replaced.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
         rustix::fs::renameat(&self.fd, from, &self.fd, to)?;
@@ -205,6 +227,27 @@ impl PrivateDir {
             .unwrap_or_else(|| self.path.clone())
             .join(name)
     }
+}
+
+/// Writes `bytes` to the file at `path` as [`PrivateDir::write_atomically`] does, in its
+/// directory (which may be anyone's: the user named it), reached through one descriptor.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let parent = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        bail!("`{}` names no file", path.display());
+    };
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(parent, flags, Mode::empty())
+        .map_err(|e| anyhow::anyhow!("cannot open the directory `{}`: {e}", parent.display()))?;
+    let dir = PrivateDir {
+        fd,
+        path: parent.to_path_buf(),
+    };
+    dir.write_atomically(name, ".worldhost-", |file| file.write_all(bytes))
 }
 
 /// The path that names the open descriptor `fd` itself, where the system has one.

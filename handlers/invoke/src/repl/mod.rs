@@ -6,7 +6,8 @@
 //! > c.add(2)                      method: `[method]counter.add`, `c` as `self`
 //! 7
 //! > counter.zero()                static function: `[static]counter.zero`
-//! > add(c.get(), 1)               (not supported: calls do not nest; bind first)
+//! > let n = c.get()               calls do not nest: bind a result, then pass its name
+//! > add(n, 1)
 //! ```
 //!
 //! On a terminal: line editing, history kept between sessions, tab completion of function and
@@ -18,18 +19,21 @@ use crate::call::{caret, describe};
 use crate::json::results_to_json;
 use crate::lookup::{Found, find, found};
 use anyhow::{Result, anyhow, bail};
+use editor::{Completion, History};
+use parse::{Call, Line, readable_name};
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use wasmtime::component::Val;
 use wasmtime::component::types::Type;
-use wasmtime::component::wasm_wave::{self, wasm::DisplayValue};
-use wasmtime::component::{Instance, Val};
-use worldhost_core::guest::GuestRun;
+use wasmtime::component::wasm_wave::wasm::DisplayValue;
 use worldhost_core::output::write_stdout;
-use worldhost_core::private_dir::PrivateDir;
-use worldhost_core::world::wit_type;
-use worldhost_core::{Loaded, RunContext};
+use worldhost_core::wit::wit_type;
+use worldhost_core::{Guest, GuestLinker, Loaded, RunContext};
+
+mod editor;
+mod parse;
 
 const HELP: &str = "\
   CALL                 call an exported function: add(1, 2), ops.mul(2, 3)
@@ -52,8 +56,7 @@ struct Binding {
 /// One session: the instance, the bindings, and whether a trap poisoned the instance.
 struct Session<'s, 'a> {
     cx: &'s RunContext<'a>,
-    guest: GuestRun<'a>,
-    instance: Instance,
+    guest: Guest<()>,
     bindings: BTreeMap<String, Binding>,
     poisoned: bool,
     json: bool,
@@ -64,17 +67,22 @@ struct Session<'s, 'a> {
 enum Outcome {
     Done,
     Quit,
-    /// A trap: the instance is poisoned.
+    /// A trap (or the guest's `exit`): the instance is poisoned.
     Trapped(ExitCode),
 }
 
 pub(crate) fn run(cx: RunContext<'_>, json: bool, fail_on_err: bool) -> Result<ExitCode> {
+    // Signatures (`.exports`, `.type f`, errors) in the component's own WIT names.
+    let named = cx.component.with_wit_names();
+    let cx = RunContext {
+        component: &named,
+        ..cx
+    };
     let interactive = std::io::stdin().is_terminal();
-    let (guest, instance) = instantiate(&cx)?;
+    let guest = GuestLinker::new(&cx)?.instantiate(())?;
     let mut session = Session {
         cx: &cx,
         guest,
-        instance,
         bindings: BTreeMap::new(),
         poisoned: false,
         json,
@@ -84,18 +92,6 @@ pub(crate) fn run(cx: RunContext<'_>, json: bool, fail_on_err: bool) -> Result<E
         session.interactive()
     } else {
         session.script()
-    }
-}
-
-fn instantiate<'a>(cx: &RunContext<'a>) -> Result<(GuestRun<'a>, Instance)> {
-    let mut guest = GuestRun::prepare(cx)?;
-    let component = cx.component.component()?;
-    match guest.linker.instantiate(&mut guest.store, component) {
-        Ok(instance) => Ok((guest, instance)),
-        Err(e) => {
-            guest.instantiation_failed(e)?;
-            bail!("the component trapped while it was instantiated")
-        }
     }
 }
 
@@ -183,9 +179,10 @@ impl<'a> Session<'_, 'a> {
     }
 
     fn reset(&mut self) -> Result<()> {
-        let (guest, instance) = instantiate(self.cx)?;
-        self.guest = guest;
-        self.instance = instance;
+        let pre = &self.guest.pre;
+        let mut store = pre.store(())?;
+        self.guest.instance = pre.instantiate(&mut store)?;
+        self.guest.store = store;
         self.poisoned = false;
         // Handles belong to the old instance.
         self.bindings
@@ -195,25 +192,10 @@ impl<'a> Session<'_, 'a> {
     }
 
     fn line(&mut self, line: &str) -> Result<Outcome> {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            return Ok(Outcome::Done);
-        }
-        if let Some(command) = line.strip_prefix('.') {
-            return self.command(command);
-        }
-        let (name, expr) = match line.strip_prefix("let ") {
-            Some(rest) => {
-                let (name, expr) = rest
-                    .split_once('=')
-                    .ok_or_else(|| anyhow!("`{line}`: write `let NAME = CALL`"))?;
-                let name = name.trim();
-                if !is_identifier(name) {
-                    bail!("`{name}` cannot be a name: use letters, digits and `-`");
-                }
-                (Some(name.to_string()), expr.trim())
-            }
-            None => (None, line),
+        let (name, expr) = match parse::line(line)? {
+            Line::Empty => return Ok(Outcome::Done),
+            Line::Command(name, arg) => return self.command(name, arg),
+            Line::Expr { bind, expr } => (bind, expr),
         };
         if let Some(bound) = self.bindings.get(expr) {
             self.print(std::slice::from_ref(&bound.val))?;
@@ -223,20 +205,17 @@ impl<'a> Session<'_, 'a> {
             bail!("the instance is poisoned by a trap; `.reset` starts a fresh one");
         }
         let (found, params, this) = self.prepare(expr)?;
-        let func = self
-            .instance
+        let func = (self.guest.instance)
             .get_func(&mut self.guest.store, found.index)
             .expect("the export index comes from this component");
         let mut args = this.into_iter().collect::<Vec<_>>();
         args.extend(params);
         let mut results = vec![Val::Bool(false); found.ty.results().len()];
         if let Err(e) = func.call(&mut self.guest.store, &args, &mut results) {
-            if e.downcast_ref::<wasmtime::Trap>().is_some() {
-                let code = self.guest.exit_status(e)?;
-                self.poisoned = true;
-                return Ok(Outcome::Trapped(code));
-            }
-            return Err(e.into());
+            let exit = self.guest.pre.classify(&self.guest.store, e)?;
+            eprintln!("error: {exit}");
+            self.poisoned = true;
+            return Ok(Outcome::Trapped(exit.exit_code()));
         }
         let failed = self.fail_on_err && matches!(results.as_slice(), [Val::Result(Err(_))]);
         match name {
@@ -244,7 +223,7 @@ impl<'a> Session<'_, 'a> {
                 let [val] = <[Val; 1]>::try_from(results)
                     .map_err(|_| anyhow!("`{}` returns no single value to bind", found.function))?;
                 let ty = found.ty.results().next().expect("one result");
-                self.bindings.insert(name, Binding { val, ty });
+                self.bindings.insert(name.to_string(), Binding { val, ty });
             }
             None if results.is_empty() => {}
             None => self.print(&results)?,
@@ -255,10 +234,9 @@ impl<'a> Session<'_, 'a> {
         Ok(Outcome::Done)
     }
 
-    fn command(&mut self, command: &str) -> Result<Outcome> {
-        let (name, arg) = command.split_once(' ').unwrap_or((command, ""));
+    fn command(&mut self, name: &str, arg: &str) -> Result<Outcome> {
         let world = &self.cx.component.world;
-        match (name, arg.trim()) {
+        match (name, arg) {
             ("quit" | "exit", _) => return Ok(Outcome::Quit),
             ("help", _) => write_stdout(&format!("{HELP}\n")).map(|_| ())?,
             ("exports", _) => {
@@ -293,14 +271,8 @@ impl<'a> Session<'_, 'a> {
     /// Finds the function `expr` calls and types its arguments; for a method, also the value
     /// of `self`.
     fn prepare(&self, expr: &str) -> Result<(Found<'a>, Vec<Val>, Option<Val>)> {
-        let open = expr
-            .find('(')
-            .ok_or_else(|| anyhow!("`{expr}` is not a call: write `name(arg, …)`"))?;
-        if !expr.ends_with(')') {
-            bail!("`{expr}` is not a call: it must end with `)`");
-        }
-        let head = expr[..open].trim();
-        let inner = &expr[open + 1..expr.len() - 1];
+        let call = Call::parse(expr)?;
+        let head = call.head();
         let loaded = self.cx.component;
         let (found, this) = match head.split_once('.') {
             // A method of a bound resource.
@@ -337,32 +309,30 @@ impl<'a> Session<'_, 'a> {
         };
         let skip = usize::from(this.is_some());
         let types: Vec<Type> = found.ty.params().skip(skip).map(|(_, t)| t).collect();
-        let texts = split_args(inner);
+        let args = call.args();
         // Trailing options may be left out, as in WAVE.
         let required = types
             .iter()
             .rposition(|t| !matches!(t, Type::Option(_)))
             .map_or(0, |at| at + 1);
-        if !(required..=types.len()).contains(&texts.len()) {
+        if !(required..=types.len()).contains(&args.len()) {
             bail!(
                 "`{expr}`: {} arguments for `{}`",
-                texts.len(),
+                args.len(),
                 found.function
             );
         }
         let mut params = Vec::new();
         for (at, ty) in types.iter().enumerate() {
-            let val = match texts.get(at) {
-                Some((offset, text)) => match self.bindings.get(*text) {
+            let val = match args.get(at) {
+                Some(node) => match self.bindings.get(call.text(node)) {
                     Some(bound) => bound.val.clone(),
-                    None => wasm_wave::from_str::<Val>(ty, text).map_err(|e| {
-                        let span = e.span();
-                        let start = open + 1 + offset;
+                    None => node.to_wasm_value::<Val>(ty, call.source()).map_err(|e| {
                         anyhow!(
                             "`{expr}`: the arguments do not fit `{}`: {}\n{}",
                             found.function,
                             describe(&e),
-                            caret(expr, start + span.start..start + span.end)
+                            caret(expr, e.span())
                         )
                     })?,
                 },
@@ -438,157 +408,23 @@ fn resource_method<'a>(loaded: &'a Loaded, var: &str, name: &str, ty: &Type) -> 
     }
 }
 
-/// `[constructor]counter` → `counter.new`, `[method]counter.add` → `counter.add`.
-fn readable_name(name: &str) -> String {
-    if let Some(res) = name.strip_prefix("[constructor]") {
-        format!("{res}.new")
-    } else if let Some(rest) = name.strip_prefix("[static]") {
-        rest.to_string()
-    } else if let Some(rest) = name.strip_prefix("[method]") {
-        rest.split_once('.').map_or(rest, |(_, m)| m).to_string()
-    } else {
-        name.to_string()
-    }
-}
-
-fn is_identifier(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// Splits a call's arguments at the commas outside brackets and quotes: each with its offset.
-fn split_args(inner: &str) -> Vec<(usize, &str)> {
-    let mut args = Vec::new();
-    let (mut depth, mut quote, mut escaped, mut start) = (0i32, None, false, 0);
-    for (at, c) in inner.char_indices() {
-        match (quote, c) {
-            (Some(_), _) if escaped => escaped = false,
-            (Some(_), '\\') => escaped = true,
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '(' | '[' | '{') => depth += 1,
-            (None, ')' | ']' | '}') => depth -= 1,
-            (None, ',') if depth == 0 => {
-                args.push((start, &inner[start..at]));
-                start = at + 1;
-            }
-            _ => {}
-        }
-    }
-    args.push((start, &inner[start..]));
-    args.into_iter()
-        .map(|(offset, text)| {
-            let trimmed = text.trim_start();
-            (offset + text.len() - trimmed.len(), trimmed.trim_end())
-        })
-        .filter(|(_, text)| !text.is_empty())
-        .collect()
-}
-
-/// Tab completion of function names, bound names and commands.
-struct Completion(Arc<Mutex<Vec<String>>>);
-
-impl rustyline::completion::Completer for Completion {
-    type Candidate = String;
-
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _: &rustyline::Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<String>)> {
-        let start = line[..pos]
-            .rfind(|c: char| c.is_whitespace() || "(,=".contains(c))
-            .map_or(0, |at| at + 1);
-        let word = &line[start..pos];
-        let names = self.0.lock().expect("not poisoned");
-        Ok((
-            start,
-            names
-                .iter()
-                .filter(|n| n.starts_with(word))
-                .cloned()
-                .collect(),
-        ))
-    }
-}
-
-impl rustyline::hint::Hinter for Completion {
-    type Hint = String;
-}
-impl rustyline::highlight::Highlighter for Completion {}
-impl rustyline::validate::Validator for Completion {}
-impl rustyline::Helper for Completion {}
-
-/// The REPL's history, `$XDG_DATA_HOME/worldhost/repl-history`, in a directory of the user's
-/// own (created 0700; see [`PrivateDir`]): a directory or file that is a link, another user's, or
-/// writable by others is not used (a warning says why), so that a session's lines are neither
-/// written through a link nor read from someone else's file.
-struct History(PrivateDir);
-
-impl History {
-    const FILE: &str = "repl-history";
-
-    fn open() -> Option<History> {
-        let dir = dirs::data_dir()?.join("worldhost");
-        let opened = PrivateDir::open(&dir, true).and_then(|dir| {
-            let dir = dir.expect("a created directory is there");
-            dir.check_file(Self::FILE)
-                .map_err(|e| e.context(format!("`{}`", dir.path().join(Self::FILE).display())))?;
-            Ok(History(dir))
-        });
-        opened
-            .inspect_err(|e| tracing::warn!("the REPL keeps no history: {e:#}"))
-            .ok()
-    }
-
-    /// Whether the file may still be written: nothing put a link in its place meanwhile.
-    fn still_sound(&self) -> bool {
-        self.0
-            .check_file(Self::FILE)
-            .inspect_err(|e| tracing::warn!("the REPL's history is not saved: {e:#}"))
-            .is_ok()
-    }
-
-    fn path(&self) -> std::path::PathBuf {
-        self.0.path_to(Self::FILE)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arguments_split_outside_brackets_and_quotes() {
-        assert_eq!(
-            split_args(r#" 1, "a, b", [1, 2], {x: 1, y: 2}, 'c', c "#),
-            [
-                (1, "1"),
-                (4, r#""a, b""#),
-                (12, "[1, 2]"),
-                (20, "{x: 1, y: 2}"),
-                (34, "'c'"),
-                (39, "c"),
-            ]
-        );
-        assert!(split_args("  ").is_empty());
-    }
 
     #[test]
     fn values_holding_handles_are_shown_without_wave() {
         let plain = Val::Option(Some(Box::new(Val::U32(3))));
         assert!(!holds_handle(&plain));
         assert_eq!(show(&plain), "some(3)");
-    }
-
-    #[test]
-    fn resource_functions_read_as_calls() {
-        assert_eq!(readable_name("[constructor]counter"), "counter.new");
-        assert_eq!(readable_name("[method]counter.add"), "add");
-        assert_eq!(readable_name("[static]counter.zero"), "counter.zero");
+        let engine = wasmtime::Engine::default();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let handle = wasmtime::component::Resource::<u32>::new_own(1)
+            .try_into_resource_any(&mut store)
+            .unwrap();
+        assert_eq!(show(&Val::Resource(handle)), "<resource>");
+        let held = Val::List(vec![Val::Option(Some(Box::new(Val::Resource(handle))))]);
+        assert!(holds_handle(&held));
+        assert_eq!(show(&held), r#"["<resource>"]"#);
     }
 }

@@ -1,0 +1,290 @@
+//! What a file holds, judged from its bytes before anything is compiled, and the one-paragraph
+//! error that says what it is when it is not what is wanted.
+
+use anyhow::{Result, bail};
+use std::io::ErrorKind;
+use std::path::Path;
+use wasmparser::{Chunk, Parser, Payload};
+use wasmtime::{Engine, Precompiled};
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A component in the binary format.
+    Component,
+    /// A core WebAssembly module in the binary format.
+    CoreModule,
+    /// A precompiled artifact (`worldhost compile`, `wasmtime compile`) of a component.
+    PrecompiledComponent,
+    /// A precompiled artifact of a core module.
+    PrecompiledModule,
+    /// Starts with the wasm magic, but neither layer is known.
+    UnknownWasm,
+    /// WebAssembly text.
+    Text,
+    /// Nothing worldhost can read.
+    Other,
+    /// No bytes at all.
+    Empty,
+}
+
+/// The two kinds of WebAssembly worldhost compiles and runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WasmKind {
+    /// A component.
+    Component,
+    /// A core module.
+    CoreModule,
+}
+
+impl WasmKind {
+    /// "component" or "core module".
+    pub fn noun(self) -> &'static str {
+        match self {
+            WasmKind::Component => "component",
+            WasmKind::CoreModule => "core module",
+        }
+    }
+}
+
+impl FileKind {
+    /// Judges a file from its bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        if bytes.is_empty() {
+            FileKind::Empty
+        } else if Parser::is_component(bytes) {
+            FileKind::Component
+        } else if Parser::is_core_wasm(bytes) {
+            FileKind::CoreModule
+        } else if bytes.starts_with(b"\0asm") {
+            FileKind::UnknownWasm
+        } else if let Some(precompiled) = Engine::detect_precompiled(bytes) {
+            match precompiled {
+                Precompiled::Component => FileKind::PrecompiledComponent,
+                Precompiled::Module => FileKind::PrecompiledModule,
+            }
+        } else if looks_like_wat(bytes) {
+            FileKind::Text
+        } else {
+            FileKind::Other
+        }
+    }
+}
+
+/// WebAssembly text starts, after white space and comments, with `(`.
+fn looks_like_wat(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix(";;") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if rest.starts_with("(;") {
+            rest = rest.split_once(";)").map_or("", |(_, r)| r).trim_start();
+        } else {
+            return rest.starts_with('(');
+        }
+    }
+}
+
+/// Feeds the outer payloads of a binary to `visit` (nested modules and components are skipped
+/// whole), until the end or until `visit` returns `None`. Returns `None` when the bytes do not
+/// parse or `visit` stopped, `Some(true)` when they end before their last section does (a
+/// truncated file), `Some(false)` at a proper end.
+pub fn outer_payloads<'a>(
+    binary: &'a [u8],
+    mut visit: impl FnMut(Payload<'a>) -> Option<()>,
+) -> Option<bool> {
+    let mut parser = Parser::new(0);
+    let mut offset = 0;
+    loop {
+        // A nested section that runs past the end of the bytes: cut off.
+        let Some(rest) = binary.get(offset..) else {
+            return Some(true);
+        };
+        // Not at the end yet: a section that does not fit in what is left is cut off; at the
+        // end, the parser is told there is no more.
+        let Chunk::Parsed { consumed, payload } = parser.parse(rest, rest.is_empty()).ok()? else {
+            return Some(true);
+        };
+        offset += consumed;
+        match payload {
+            // The outer parser resumes after the nested one's bytes, which are not fed to it.
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => offset += unchecked_range.len(),
+            Payload::End(_) => return Some(false),
+            payload => visit(payload)?,
+        }
+    }
+}
+
+/// The kind of precompiled artifact the file at `path` holds, if it holds one: judged from its
+/// ELF headers, without reading the whole file (which wasmtime then maps, not reads). A file
+/// that cannot be read is `None` here, and [`read_wasm`] says why.
+pub fn precompiled_kind(path: &Path) -> Option<WasmKind> {
+    match Engine::detect_precompiled_file(path).ok()? {
+        Some(Precompiled::Component) => Some(WasmKind::Component),
+        Some(Precompiled::Module) => Some(WasmKind::CoreModule),
+        None => None,
+    }
+}
+
+/// Reads the file at `path` and checks that it holds a component, in the binary format or as
+/// text; returns the binary. Says what the file is when it is not a component.
+pub fn read_component(path: &Path) -> Result<Vec<u8>> {
+    match read_wasm(path)? {
+        (binary, WasmKind::Component) => Ok(binary),
+        (_, WasmKind::CoreModule) => bail!(
+            "`{}` is a core WebAssembly module, not a component",
+            path.display()
+        ),
+    }
+}
+
+/// Reads the file at `path` and checks that it holds WebAssembly, a component or a core module,
+/// in the binary format or as text; returns the binary and its kind. Says what the file is when
+/// it is neither.
+pub fn read_wasm(path: &Path) -> Result<(Vec<u8>, WasmKind)> {
+    let shown = path.display();
+    let bytes = read_file(path)?;
+    Ok(match FileKind::of(&bytes) {
+        FileKind::Component => (bytes, WasmKind::Component),
+        FileKind::CoreModule => (bytes, WasmKind::CoreModule),
+        FileKind::Text => {
+            let binary = match wat::parse_bytes(&bytes) {
+                Ok(binary) => binary.into_owned(),
+                Err(mut e) => {
+                    e.set_path(path);
+                    bail!("`{shown}` is not valid WebAssembly text: {e}")
+                }
+            };
+            let kind = match FileKind::of(&binary) {
+                FileKind::Component => WasmKind::Component,
+                _ => WasmKind::CoreModule,
+            };
+            (binary, kind)
+        }
+        FileKind::PrecompiledComponent | FileKind::PrecompiledModule => bail!(
+            "`{shown}` is a precompiled artifact (machine code, from `worldhost compile` or \
+             `wasmtime compile`), which keeps no WIT; use the .wasm it was compiled from"
+        ),
+        FileKind::Empty => bail!(
+            "`{shown}` is empty (0 bytes), not a WebAssembly component; was its build \
+             interrupted? rebuild it"
+        ),
+        FileKind::UnknownWasm => bail!(
+            "`{shown}` starts like WebAssembly but has an unknown version ({}); it may come \
+             from a newer toolchain than worldhost supports, or be corrupt",
+            hex(&bytes[4..bytes.len().min(8)])
+        ),
+        FileKind::Other if bytes.starts_with(b"\x7fELF") => bail!(
+            "`{shown}` is an ELF file that this worldhost cannot load: a native program or \
+             library, or a precompiled artifact that is damaged (truncated?) or was made by \
+             another version of worldhost or wasmtime; compile it again from its .wasm: \
+             `worldhost compile app.wasm -o {}`",
+            file_name(path)
+        ),
+        FileKind::Other => bail!(
+            "`{shown}` is not WebAssembly: it does not start with the `\\0asm` magic bytes \
+             (it starts with {}) and is not WebAssembly text; pass a component (`.wasm`), \
+             e.g. one built with `cargo build --target wasm32-wasip2`",
+            hex(&bytes[..bytes.len().min(4)])
+        ),
+    })
+}
+
+/// A precompiled artifact is machine code: it is loaded only when the user said so, as
+/// wasmtime requires `--allow-precompiled` (whatever the file is called, since the kind is
+/// judged from the bytes).
+pub fn refuse_unless_allowed(path: &Path, allow_precompiled: bool) -> Result<()> {
+    if allow_precompiled {
+        return Ok(());
+    }
+    bail!(
+        "`{}` is a precompiled artifact: machine code for this machine (from `worldhost \
+         compile` or `wasmtime compile`), which would run unchecked, as a native program does; \
+         if you made it or trust it, pass `--allow-precompiled`; otherwise run the .wasm it was \
+         compiled from",
+        path.display()
+    )
+}
+
+/// The error for a precompiled artifact that does not load: it says to compile it again.
+pub fn cannot_load_precompiled(path: &Path, kind: WasmKind, e: anyhow::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`{}` is a precompiled {} that this worldhost cannot load: {e:#}. It was made by \
+         another version of worldhost or wasmtime, for another machine, or with other \
+         settings (`-W fuel` and `-W timeout` must be given to both `compile` and `run`, or to \
+         neither); compile it again from its .wasm: `worldhost compile app.wasm -o {}`",
+        path.display(),
+        kind.noun(),
+        file_name(path),
+    )
+}
+
+/// The file name without its directories: argv[0] for commands, and the name in messages.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let shown = path.display();
+    if path.is_dir() {
+        bail!("`{shown}` is a directory; pass the component file inside it");
+    }
+    std::fs::read(path).or_else(|e| match e.kind() {
+        ErrorKind::NotFound => bail!("`{shown}` does not exist; check the path"),
+        ErrorKind::PermissionDenied => {
+            bail!("cannot read `{shown}`: permission denied; check its permissions")
+        }
+        _ => bail!("cannot read `{shown}`: {e}"),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_kinds_are_judged_from_bytes() {
+        assert_eq!(FileKind::of(b""), FileKind::Empty);
+        assert_eq!(FileKind::of(b"\0asm\x01\0\0\0"), FileKind::CoreModule);
+        assert_eq!(FileKind::of(b"\0asm\x0d\0\x01\0"), FileKind::Component);
+        assert_eq!(FileKind::of(b"\0asm\x07\0\x05\0"), FileKind::UnknownWasm);
+        assert_eq!(FileKind::of(b"  ;; comment\n(component)"), FileKind::Text);
+        assert_eq!(FileKind::of(b"(; block ;) (module)"), FileKind::Text);
+        assert_eq!(FileKind::of(b"\x7fELF\x02\x01"), FileKind::Other);
+        assert_eq!(FileKind::of(b"hello"), FileKind::Other);
+    }
+
+    #[test]
+    fn a_binary_cut_short_is_told_from_a_whole_one() {
+        let binary = wat::parse_str(r#"(module (func (export "f")) (memory 1))"#).unwrap();
+        assert_eq!(outer_payloads(&binary, |_| Some(())), Some(false));
+        let cut = &binary[..binary.len() - 1];
+        assert_eq!(outer_payloads(cut, |_| Some(())), Some(true));
+        let component = wat::parse_str(
+            r#"(component (core module (func (export "f")) (memory 1)) (core module))"#,
+        )
+        .unwrap();
+        assert_eq!(outer_payloads(&component, |_| Some(())), Some(false));
+        let cut = &component[..component.len() - 12];
+        assert_eq!(outer_payloads(cut, |_| Some(())), Some(true));
+    }
+}

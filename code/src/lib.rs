@@ -1,0 +1,128 @@
+//! worldhost-code: what a file holds (judged from its bytes, with the errors that say so), the
+//! code it compiles to, and the compilation cache of that code. Knows nothing of worlds,
+//! handlers or WASI: core builds on it, and so can anything that only compiles (a containerd
+//! shim precompiling layers).
+
+pub mod cache;
+pub mod kind;
+pub mod private_dir;
+
+pub use kind::{FileKind, WasmKind};
+
+use anyhow::{Result, bail};
+use std::path::Path;
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+/// What a file compiles to.
+#[derive(Clone)]
+pub enum Code {
+    /// A component.
+    Component(Component),
+    /// A core WebAssembly module.
+    Module(Module),
+}
+
+impl Code {
+    /// Which kind of code this is.
+    pub fn kind(&self) -> WasmKind {
+        match self {
+            Code::Component(_) => WasmKind::Component,
+            Code::Module(_) => WasmKind::CoreModule,
+        }
+    }
+
+    /// wasmtime's serialized artifact of this code: what `worldhost compile` writes and what
+    /// the cache keeps.
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        Ok(match self {
+            Code::Component(component) => component.serialize()?,
+            Code::Module(module) => module.serialize()?,
+        })
+    }
+
+    /// The same code for `engine`, which must compile as the code's own engine does (see
+    /// [`compiles_alike`]): copied across, not compiled again.
+    pub fn copied_to(&self, engine: &Engine) -> Result<Code> {
+        deserialize(engine, self.kind(), &self.serialize()?)
+    }
+}
+
+/// Whether code compiled by one engine loads into the other (wasmtime's own test).
+pub fn compiles_alike(a: &Engine, b: &Engine) -> bool {
+    use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+    let hash = |engine: &Engine| {
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        hasher.finish()
+    };
+    hash(a) == hash(b)
+}
+
+/// Compiles `binary`, a checked component or core module read from `path`; the error says
+/// whether the file looks cut short.
+pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> Result<Code> {
+    let compiled = match kind {
+        WasmKind::Component => Component::new(engine, binary).map(Code::Component),
+        WasmKind::CoreModule => Module::new(engine, binary).map(Code::Module),
+    };
+    release_freed_memory();
+    compiled.or_else(|e| {
+        let cause = format!("{:#}", anyhow::Error::from(e));
+        let hint = if kind::outer_payloads(binary, |_| Some(())) == Some(true) {
+            "the file looks truncated; rebuild it or copy it again"
+        } else {
+            "it may be corrupt, or use a feature worldhost does not enable"
+        };
+        bail!(
+            "`{}` is not a valid {}: {cause}; {hint}",
+            path.display(),
+            kind.noun()
+        )
+    })
+}
+
+/// Hands the memory a compilation allocated and freed back to the system, which glibc's
+/// allocator keeps otherwise (docs/BENCHMARKS.md, "Settings chosen by measurement").
+#[allow(unsafe_code)]
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer: it only returns whole free pages of the allocator's
+    // own arenas to the system, and may be called from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+// Deserializing is unsafe in wasmtime because an artifact's machine code is trusted as is.
+// worldhost deserializes three kinds of artifact only: a cache entry in a directory only the
+// user can write, whose checksum was just verified on the same open file
+// (`cache::load_entry`); a precompiled file the user named on the command line with
+// `--allow-precompiled`, trusted as a native executable would be; and code it compiled itself
+// in this process ([`Code::copied_to`]). wasmtime itself checks that an artifact was made by
+// this version of wasmtime for a compatible engine configuration.
+
+/// Loads serialized code, held in memory, into `engine`.
+#[allow(unsafe_code)]
+pub fn deserialize(engine: &Engine, kind: WasmKind, artifact: &[u8]) -> Result<Code> {
+    // SAFETY: see above.
+    Ok(match kind {
+        WasmKind::Component => {
+            Code::Component(unsafe { Component::deserialize(engine, artifact) }?)
+        }
+        WasmKind::CoreModule => Code::Module(unsafe { Module::deserialize(engine, artifact) }?),
+    })
+}
+
+/// Loads the serialized code in the file at `path` into `engine`, memory-mapped (wasmtime
+/// ignores what follows the artifact, such as a cache entry's trailer).
+#[allow(unsafe_code)]
+pub fn deserialize_file(engine: &Engine, kind: WasmKind, path: &Path) -> Result<Code> {
+    // SAFETY: see above.
+    Ok(match kind {
+        WasmKind::Component => {
+            Code::Component(unsafe { Component::deserialize_file(engine, path) }?)
+        }
+        WasmKind::CoreModule => Code::Module(unsafe { Module::deserialize_file(engine, path) }?),
+    })
+}

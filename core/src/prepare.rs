@@ -1,0 +1,118 @@
+//! The one way to a run: load the file for the engine of the handler that will run it (the one
+//! named, or the one its sketched world calls for, so that it is compiled once, in the right
+//! engine), select the handler on the compiled world, and move the code if the guess was
+//! wrong. `run`, `inspect` and `compile` go through [`prepare`].
+
+use crate::engine::{EnginePlan, base_config};
+use crate::handler::{Asked, Handler, handler_named, handlers};
+use crate::load::{Loaded, Loader, Progress, Target};
+use crate::select::{Choice, select};
+use crate::settings::Settings;
+use crate::world::World;
+use anyhow::Result;
+use std::path::Path;
+use worldhost_code::cache::Cache;
+use worldhost_code::kind::{precompiled_kind, read_wasm};
+
+/// What a run is asked for.
+pub struct RunRequest<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// The shared settings.
+    pub settings: &'a Settings,
+    /// What the command line asks for: the handler it names, and the rest.
+    pub asked: Asked<'a>,
+    /// The compilation cache, if one is used.
+    pub cache: Option<&'a Cache>,
+    /// Told of compilations (the command line's spinner).
+    pub progress: &'a dyn Progress,
+    /// Whether the code may be compiled for a start engine (see [`EnginePlan::Tiered`]);
+    /// `compile` wants the full code.
+    pub provisional: bool,
+}
+
+/// A loaded file and the handler chosen for it.
+pub struct Prepared {
+    /// The code, in the engine of the chosen handler (or of the guessed one, when none was
+    /// chosen).
+    pub loaded: Loaded,
+    /// The handler and why; or why none can run it (`inspect` shows it; `run` fails with it).
+    pub choice: Result<Choice>,
+}
+
+/// Loads the file of `request` for the handler that will run it, and chooses that handler.
+pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
+    let settings = request.settings;
+    let loader = Loader {
+        cache: request.cache,
+        allow_precompiled: settings.allow_precompiled,
+        progress: request.progress,
+    };
+    let forced = request.asked.handler.and_then(handler_named);
+    let path = request.path;
+    let loaded = match precompiled_kind(path) {
+        // An artifact decides its engine itself: each handler's engine is tried, the shared
+        // one first.
+        Some(kind) => {
+            let targets: Vec<Target> = match forced {
+                Some(handler) => vec![target(settings, Some(handler), false)],
+                None => std::iter::once(target(settings, None, false))
+                    .chain(handlers().into_iter().filter_map(|handler| {
+                        let target = target(settings, Some(handler), false);
+                        target.handler.is_some().then_some(target)
+                    }))
+                    .collect(),
+            };
+            loader.load_precompiled(path, kind, &targets)?
+        }
+        None => {
+            let (binary, kind) = read_wasm(path)?;
+            let guessed = || {
+                let sketch = World::sketch(&binary)?;
+                select("", &sketch, &request.asked).ok().map(|c| c.handler)
+            };
+            let handler = forced.or_else(guessed);
+            let target = target(settings, handler, request.provisional);
+            loader.load_binary(path, binary, kind, &target)?
+        }
+    };
+    let choice = select(&path.display().to_string(), &loaded.world, &request.asked);
+    let loaded = match &choice {
+        Ok(choice) => {
+            let wanted = target(settings, Some(choice.handler), false);
+            if wanted.handler == loaded.engine_handler {
+                loaded
+            } else {
+                tracing::debug!(
+                    handler = choice.handler.name(),
+                    "moving the code to the chosen handler's engine"
+                );
+                loaded.moved(&wanted, &loader)?
+            }
+        }
+        Err(_) => loaded,
+    };
+    Ok(Prepared { loaded, choice })
+}
+
+/// The engine `handler`'s components run in (the shared one for `None`), with its start engine
+/// when `provisional` code is allowed.
+fn target(settings: &Settings, handler: Option<&'static dyn Handler>, provisional: bool) -> Target {
+    let base = base_config(settings);
+    let plan = match handler {
+        Some(handler) => handler.engine(&base, settings),
+        None => EnginePlan::Shared,
+    };
+    match (plan.full(), handler) {
+        (Some(full), Some(handler)) => Target {
+            handler: Some(handler.name()),
+            config: full.clone(),
+            start: plan.start().filter(|_| provisional).cloned(),
+        },
+        _ => Target {
+            handler: None,
+            config: base,
+            start: None,
+        },
+    }
+}

@@ -1,0 +1,53 @@
+//! The tiered start: a server whose code was compiled by Winch (the cache did not hold
+//! Cranelift's) serves from it at once, while Cranelift's code compiles in the background.
+
+use crate::server::{Runner, Server};
+use std::sync::Arc;
+use worldhost_core::RunContext;
+use worldhost_core::engine::cache_for;
+
+/// Compiles the full code of provisional `loaded` (Cranelift's) on a thread in the
+/// background, on one core, so that requests are served meanwhile; then new requests are
+/// served from it (those in flight finish on the provisional code). It goes into the cache, so
+/// the next start begins with it. (Not at a lower priority: under full load a niced compile
+/// would get almost no CPU, and the server would stay on the provisional code for minutes.)
+/// Should it fail, the server goes on with the provisional code, which is as safe, only
+/// slower.
+pub(crate) fn complete_in_background(server: &Arc<Server>, cx: &RunContext<'_>) {
+    let server = server.clone();
+    let loaded = cx.component.clone();
+    let (settings, matches, args) = (cx.settings.clone(), cx.matches.clone(), cx.args.to_vec());
+    let spawned = std::thread::Builder::new()
+        .name("worldhost-compile".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let completed = loaded
+                .completed(cache_for(&settings).as_ref())
+                .and_then(|full| {
+                    let cx = RunContext {
+                        component: &full,
+                        matches: &matches,
+                        settings: &settings,
+                        args: &args,
+                    };
+                    Runner::new(&cx, server.args.max_concurrent_requests)
+                });
+            match completed {
+                Ok((runner, holds)) => {
+                    server.resize_permits(holds);
+                    server.replace_runner(runner);
+                    tracing::info!(
+                        elapsed = ?started.elapsed(),
+                        "serving from the code compiled by Cranelift"
+                    );
+                }
+                Err(e) => tracing::warn!(
+                    "cannot compile `{}` with Cranelift ({e:#}); serving on from Winch's code",
+                    server.name
+                ),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the background compile ({e}); serving from Winch's code");
+    }
+}
