@@ -1,6 +1,7 @@
-//! Builds every guest crate under `tests/guests` for `wasm32-wasip2` and writes `guests.rs` into
-//! OUT_DIR: one `pub const NAME: &str` with the absolute path of each component, and
-//! `foreach_guest!`, which applies a macro to every guest's snake-case name.
+//! Builds every guest crate under `tests/guests` for `wasm32-wasip2` (and the preview-1 ones for
+//! `wasm32-wasip1`), and the Python guests of `tests/guests-py` with componentize-py, and writes
+//! `guests.rs` into OUT_DIR: one `pub const NAME: &str` with the absolute path of each
+//! component, and `foreach_guest!`, which applies a macro to every guest's snake-case name.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -325,7 +325,19 @@ fn inspect_lists_every_function_with_its_signature() {
         .success()
         .stdout_has("  add: func(a: u32, b: u32) -> u32\n")
         .stdout_has("worldhost:test/kinds.describe@0.1.0: func(a: u32, b: option<u32>, c: option<string>) -> string")
-        .stdout_has("invoke       no: no `--invoke` was given");
+        .stdout_has("invoke       no: no `--invoke` was given")
+        // In the component's own WIT names, not wasmtime's nameless types.
+        .stdout_has("      echo-point: func(x: point) -> point\n")
+        .stdout_has("      [method]counter.add: func(self: borrow<counter>, by: u32) -> u32\n");
+}
+
+#[test]
+fn a_call_that_does_not_fit_names_the_types_as_the_component_does() {
+    worldhost()
+        .args(["run", "--invoke", "echo-point(1)", guest::INVOKE_CALC])
+        .run()
+        .code(1)
+        .stderr_has("the arguments do not fit `worldhost:test/kinds.echo-point@0.1.0: func(x: point) -> point`");
 }
 
 #[test]

@@ -109,8 +109,16 @@ fn the_default_output_is_the_component_path_with_cwasm() {
 fn a_precompiled_proxy_is_served() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = compile(&dir, guest::HTTP_HELLO, "http.cwasm", &[]);
-    // Chosen by its world, as the component would be: the artifact keeps its types.
-    let mut server = Server::start(&["--allow-precompiled", &artifact]);
+    // Chosen by its world (`run`, not `serve`), as the component would be: the artifact
+    // keeps its types.
+    let mut server = Server::start_with_env(&[], "run", &["-v", "--allow-precompiled", &artifact]);
+    assert!(
+        server
+            .stderr()
+            .contains("handler=\"http-proxy\" reason=it has an export"),
+        "{}",
+        server.stderr()
+    );
     let (status, body) = get(&server.url("/"));
     assert_eq!((status, body.as_str()), (200, "Hello, world!\n"));
     server.stop("TERM");

@@ -105,7 +105,7 @@ fn under_w_timeout_a_guest_of_the_first_code_is_stopped_at_its_deadline() {
 /// Serves the Python proxy from an empty cache with `flags`, and runs `check` while the server
 /// still serves from Winch's code (Cranelift's compiles in the background, on one core, for
 /// many seconds on this guest); then the server must stop cleanly, endless guests or not.
-fn on_winch_code(flags: &[&str], check: impl FnOnce(&Server)) {
+fn on_winch_code(flags: &[&str], check: impl FnOnce(&mut Server)) {
     let cache = tempfile::tempdir().unwrap();
     let args: Vec<&str> = ["-v"]
         .iter()
@@ -115,7 +115,7 @@ fn on_winch_code(flags: &[&str], check: impl FnOnce(&Server)) {
         .collect();
     let mut server = Server::start_with_env(&[("XDG_CACHE_HOME", cache.path())], "serve", &args);
     assert!(server.stderr().contains(PROVISIONAL), "{}", server.stderr());
-    check(&server);
+    check(&mut server);
     assert!(
         !server.stderr().contains(COMPLETED),
         "Cranelift's code took over before the check was done: it did not test Winch's\n{}",

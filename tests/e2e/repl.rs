@@ -54,7 +54,7 @@ fn json_results_and_the_listing_commands() {
         .success()
         .stdout_has("{\"tag\":\"circle\",\"value\":1.5}\n")
         .stdout_has("add func(a: u32, b: u32) -> u32\n")
-        .stdout_has("worldhost:test/handles.[method]counter.add@0.1.0 func(self: borrow<resource>, by: u32) -> u32\n")
+        .stdout_has("worldhost:test/handles.[method]counter.add@0.1.0 func(self: borrow<counter>, by: u32) -> u32\n")
         .stdout_has("wasi:cli/environment@0.2.6\n");
 }
 
@@ -64,8 +64,16 @@ fn a_syntax_error_mid_script_stops_it_with_a_caret() {
         .run()
         .code(1)
         .stdout("3\n")
-        .stderr_has("`add(1, x y)`: the arguments do not fit `add: func(a: u32, b: u32) -> u32`")
-        .stderr_has("    add(1, x y)\n           ^");
+        .stderr_has("`add(1, x y)` is not a WAVE call: unexpected token")
+        .stderr_has("    add(1, x y)\n             ^");
+    // A well-formed call whose argument does not fit its parameter.
+    repl("add(1, \"two\")\n")
+        .run()
+        .code(1)
+        .stderr_has(
+            "`add(1, \"two\")`: the arguments do not fit `add: func(a: u32, b: u32) -> u32`",
+        )
+        .stderr_has("    add(1, \"two\")\n           ^^^^^");
     repl("c.get()\n")
         .run()
         .code(1)

@@ -20,8 +20,15 @@ pub(crate) fn http_hello() {
 
 #[test]
 pub(crate) fn http_routes() {
-    // Chosen by its world, with `run` as with `serve`.
-    let mut server = Server::start(&[guest::HTTP_ROUTES]);
+    // Chosen by its world: `run`, not `serve` (which names the handler).
+    let mut server = Server::start_with_env(&[], "run", &["-v", guest::HTTP_ROUTES]);
+    assert!(
+        server.stderr().contains(
+            "reason=it has an export of `wasi:http/incoming-handler` (claim strength 50)"
+        ),
+        "{}",
+        server.stderr()
+    );
     assert_eq!(
         get(&server.url("/status/418")),
         (418, "status 418\n".into())
@@ -157,7 +164,7 @@ pub(crate) const COMPLETED: &str = "serving from the code compiled by Cranelift"
 /// Sends eight requests to `/spin` (more than the server has worker threads: the test machine
 /// has 2 cores), each computing without a pause, then checks that other requests are still
 /// answered, with `healthy`.
-pub(crate) fn endless_requests_leave_room_for(server: &Server, healthy: &str) {
+pub(crate) fn endless_requests_leave_room_for(server: &mut Server, healthy: &str) {
     let spinning: Vec<std::net::TcpStream> = (0..8)
         .map(|_| {
             let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
@@ -167,7 +174,14 @@ pub(crate) fn endless_requests_leave_room_for(server: &Server, healthy: &str) {
             stream
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Before the healthy requests go, spinning guests run on every worker of the server's
+    // runtime (one per core): each says so as it starts. Under a loaded machine the other
+    // spinning requests may still be starting; they are not needed for the test to mean
+    // something.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    for _ in 0..workers {
+        server.wait_for("spinning");
+    }
     for _ in 0..3 {
         assert_eq!(get(&server.url(healthy)).0, 200);
     }
@@ -187,7 +201,7 @@ fn guests_that_never_end_do_not_starve_other_requests() {
         &["-v", guest::HTTP_ROUTES],
     );
     server.wait_for(COMPLETED);
-    endless_requests_leave_room_for(&server, "/status/200");
+    endless_requests_leave_room_for(&mut server, "/status/200");
 }
 
 #[test]

@@ -41,6 +41,9 @@ impl wasip2::exports::http::incoming_handler::Guest for Routes {
                 core::arch::wasm32::unreachable()
             }
             "/spin" => {
+                // Said once the guest runs: tests wait for it before they count on a guest
+                // that spins.
+                eprintln!("spinning");
                 let mut n = 0u64;
                 loop {
                     n = core::hint::black_box(n.wrapping_add(1));
