@@ -10,7 +10,16 @@ use clap::{Arg, ArgAction, ArgMatches, Args as _, Command, value_parser};
 use std::ffi::OsString;
 use worldhost_core::handlers;
 
-const SUBCOMMANDS: &[&str] = &["run", "compile", "inspect", "cache", "handlers", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "run",
+    "compile",
+    "inspect",
+    "cache",
+    "handlers",
+    "completions",
+    "man",
+    "help",
+];
 
 /// The subcommands handlers bring (`serve`), with the handler each one stands for.
 pub fn handler_subcommands() -> Vec<(&'static str, &'static str, &'static str)> {
@@ -51,6 +60,20 @@ pub fn command() -> Command {
         .subcommand(
             Command::new("handlers")
                 .about("List the registered handlers, the world each recognises, and their flags"),
+        )
+        .subcommand(
+            Command::new("completions")
+                .about("Print a completion script for SHELL (e.g. `worldhost completions bash > /etc/bash_completion.d/worldhost`)")
+                .arg(
+                    Arg::new("shell")
+                        .value_name("SHELL")
+                        .required(true)
+                        .value_parser(value_parser!(clap_complete::Shell)),
+                ),
+        )
+        .subcommand(
+            Command::new("man")
+                .about("Print the manual page, in roff (`worldhost man > worldhost.1; man ./worldhost.1`)"),
         )
 }
 
@@ -100,24 +123,30 @@ fn compile_command() -> Command {
         .override_usage("worldhost compile [OPTIONS] <COMPONENT> [-o OUT]")
         .after_help(
             "The artifact is machine code for this machine, this worldhost and these settings: \
-             of the flags, only `-W fuel` and `-W timeout` change it, and they must then be given \
-             to `run` as well. Run only artifacts you made or trust, as you would a native program.",
+             the `-O`, `-C`, `-D` and `-W` keys that change code (and `-W fuel`, `-W timeout`) \
+             must then be given to `run` as well. Run only artifacts you made or trust, as you \
+             would a native program.",
         )
 }
 
 /// The shared flags that grant a running guest something, by clap id, and as written.
-const RUN_ONLY_FLAGS: &[(&str, &str)] =
-    &[("dirs", "--dir"), ("envs", "--env"), ("argv0", "--argv0")];
+const RUN_ONLY_FLAGS: &[(&str, &str)] = &[
+    ("dirs", "--dir"),
+    ("envs", "--env"),
+    ("argv0", "--argv0"),
+    ("allow_outgoing", "--allow-outgoing"),
+    ("profile", "--profile"),
+];
 
 /// The shared flags for a subcommand that compiles but runs nothing (`compile`, `inspect`):
-/// `-W` (fuel and timeout change the code) and `--no-cache` are shown; `-S` is accepted, as
-/// `wasmtime compile` accepts it, but not shown; the run-only flags are hidden and refused
+/// `-O`, `-C`, `-D`, `-W` (they change the code) and `--no-cache` are shown; `-S` is accepted,
+/// as `wasmtime compile` accepts it, but not shown; the run-only flags are hidden and refused
 /// ([`refuse_run_only_flags`]).
 fn with_code_flags(cmd: Command) -> Command {
     RUN_ONLY_FLAGS
         .iter()
         .map(|(id, _)| *id)
-        .chain(["wasi"])
+        .chain(["wasi_raw"])
         .fold(SharedArgs::augment_args(cmd), |cmd, id| {
             cmd.mut_arg(id, |arg| arg.hide(true))
         })
@@ -130,7 +159,7 @@ pub(crate) fn refuse_run_only_flags(matches: &ArgMatches, subcommand: &str) -> R
             bail!(
                 "`{flag}` is for a guest that runs, and `worldhost {subcommand}` runs nothing; \
                  give `{flag}` to `worldhost run` (of the flags shared with `run`, `{subcommand}` \
-                 takes `-W` and `--no-cache`)"
+                 takes `-O`, `-C`, `-D`, `-W`, `--config` and `--no-cache`)"
             );
         }
     }

@@ -1,16 +1,28 @@
-//! The shared flags as the command line spells them, as wasmtime's CLI does: `--dir`, `--env`,
-//! `-S` (WASI), `-W` (wasm limits); checked against the host and resolved into core's
-//! [`Settings`] before anything is compiled. The default grants the guest nothing.
+//! The shared flags as the command line spells them, as wasmtime's CLI does: wasmtime's own
+//! option groups (`-O`, `-C`, `-D`, `-W`, `-S`, `--config FILE`), parsed by wasmtime-cli-flags
+//! so that every key means what it means to `wasmtime run`, and `--dir`, `--env`, `--argv0`,
+//! `--profile`, `--allow-outgoing`, `--allow-precompiled`; checked against the host and
+//! resolved into core's [`Settings`] before anything is compiled. The default grants the
+//! guest nothing.
 
-use anyhow::{Result, bail};
-use std::time::Duration;
+use anyhow::{Context as _, Result, bail};
+use std::path::PathBuf;
+use wasmtime::ProfilingStrategy;
+use wasmtime_cli_flags::CommonOptions;
 use worldhost_core::Settings;
-use worldhost_core::settings::{DirGrant, parse_duration};
+use worldhost_core::WasmKind;
+use worldhost_core::outgoing::OutgoingPolicy;
+use worldhost_core::settings::{DirGrant, Http, Limits, OnlyFor, Stdio};
 
 /// The shared flags, as clap parses them; [`SharedArgs::resolve`] checks them against the host.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Clone)]
 #[command(next_help_heading = "Capabilities and limits (shared by every handler)")]
 pub struct SharedArgs {
+    /// wasmtime's option groups: `-O`, `-C`, `-D`, `-W`, `-S` (`-W help` lists a group's
+    /// keys) and `--config FILE`.
+    #[command(flatten)]
+    pub wasmtime: CommonOptions,
+
     /// Grant the guest a host directory: `HOST[::GUEST][::ro]`
     ///
     /// The directory HOST appears in the guest as GUEST (default: the same path). It is
@@ -25,29 +37,28 @@ pub struct SharedArgs {
     #[arg(long = "env", value_name = "NAME[=VAL]", value_parser = parse_env)]
     pub envs: Vec<EnvGrant>,
 
-    /// WASI options: `-S inherit-env`, `-S inherit-network`, `-S allow-ip-name-lookup`, …
+    /// Let the guest send HTTP requests to HOST (`example.com`, `127.0.0.1:8081`, `api.test:*`)
     ///
-    /// Comma-separated `KEY[=y|n]`, as in wasmtime: inherit-env (every host variable),
-    /// inherit-network (any address for sockets), allow-ip-name-lookup (DNS), tcp, udp (both on
-    /// by default, yet useless without inherit-network), cli (accepted for wasmtime
-    /// compatibility; worldhost always links the CLI interfaces). May be repeated.
-    #[arg(short = 'S', value_name = "KEY[=VAL]", value_parser = parse_wasi_options)]
-    pub wasi: Vec<Vec<WasiOption>>,
-
-    /// Wasm limits: `-W max-memory-size=BYTES`, `-W timeout=DURATION`, `-W fuel=N`, …
-    ///
-    /// Comma-separated `KEY=VAL`, as in wasmtime: max-memory-size (bytes a linear memory may
-    /// grow to), timeout (`500ms`, `2s`, `1m`; a bare number is seconds; running past it traps),
-    /// fuel (units of work before the guest traps), unknown-imports-trap (imports nothing
-    /// provides become functions that trap when called). May be repeated.
-    #[arg(short = 'W', value_name = "KEY=VAL", value_parser = parse_wasm_options)]
-    pub wasm: Vec<Vec<WasmOption>>,
+    /// Outgoing requests (a server's guest, or a command's with `-S http`) are denied unless
+    /// their host and port are listed: `HOST` allows the scheme's port (80 for http, 443 for
+    /// https), `HOST:PORT` that port, `HOST:*` any port, and `*` anything. An address with a
+    /// user name (`user@host`) is always denied. May be repeated. wasmtime allows every host
+    /// and has no such list.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub allow_outgoing: Vec<String>,
 
     /// The guest's argv[0] (default: the file name of the component, without its directories)
     #[arg(long, value_name = "NAME")]
     pub argv0: Option<String>,
 
-    /// Do not use the compilation cache (on by default, as in wasmtime)
+    /// Profile the guest with `perf`: `perfmap` writes /tmp/perf-PID.map, as wasmtime does
+    ///
+    /// wasmtime's `jitdump`, `vtune` and `guest` need its `profiling` feature (Intel's ittapi,
+    /// a C++ library, and a sampler), which worldhost is built without.
+    #[arg(long, value_name = "STRATEGY", value_parser = parse_profile)]
+    pub profile: Option<Profile>,
+
+    /// Do not use the compilation cache (on by default, as in wasmtime); `-C cache=n` too
     #[arg(long)]
     pub no_cache: bool,
 
@@ -60,6 +71,42 @@ pub struct SharedArgs {
     pub allow_precompiled: bool,
 }
 
+impl Default for SharedArgs {
+    fn default() -> Self {
+        SharedArgs {
+            wasmtime: CommonOptions::new(),
+            dirs: Vec::new(),
+            envs: Vec::new(),
+            allow_outgoing: Vec::new(),
+            argv0: None,
+            profile: None,
+            no_cache: false,
+            allow_precompiled: false,
+        }
+    }
+}
+
+/// A `--profile` strategy worldhost can apply.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Profile(ProfilingStrategy);
+
+fn parse_profile(value: &str) -> Result<Profile, String> {
+    match value {
+        "perfmap" => Ok(Profile(ProfilingStrategy::PerfMap)),
+        _ if ["jitdump", "vtune", "guest", "pulley"]
+            .contains(&value.split(',').next().unwrap_or_default()) =>
+        {
+            Err(format!(
+                "`{value}` needs wasmtime's `profiling` feature, which worldhost is built \
+                 without; `--profile perfmap` works with `perf record` and `perf report`"
+            ))
+        }
+        _ => Err(format!(
+            "`{value}` is not a profiling strategy; worldhost has `perfmap`"
+        )),
+    }
+}
+
 /// An `--env` grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvGrant {
@@ -69,68 +116,119 @@ pub enum EnvGrant {
     Inherit(String),
 }
 
-/// One `-S` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WasiOption {
-    /// `inherit-env`
-    InheritEnv(bool),
-    /// `inherit-network`
-    InheritNetwork(bool),
-    /// `allow-ip-name-lookup`
-    AllowIpNameLookup(bool),
-    /// `tcp`
-    Tcp(bool),
-    /// `udp`
-    Udp(bool),
-    /// `cli`
-    Cli(bool),
-}
-
-/// One `-W` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WasmOption {
-    /// `max-memory-size=BYTES`
-    MaxMemorySize(usize),
-    /// `timeout=DURATION`
-    Timeout(Duration),
-    /// `fuel=N`
-    Fuel(u64),
-    /// `unknown-imports-trap[=y|n]`
-    UnknownImportsTrap(bool),
-}
-
 impl SharedArgs {
-    /// Checks the flags against the host (directories exist, inherited variables are read) and
-    /// resolves them into [`Settings`]. Runs before anything is compiled.
+    /// Checks the flags against the host (directories exist, inherited variables are read,
+    /// wasmtime's keys make an engine configuration) and resolves them into [`Settings`].
+    /// Runs before anything is compiled.
     pub fn resolve(&self) -> Result<Settings> {
+        let mut options = self.wasmtime.clone();
+        configure(&mut options)?;
+        refuse_inapplicable(&options)?;
+        let cache = !self.no_cache && options.codegen.cache != Some(false);
+        options.codegen.cache = None;
+        if let Some(file) = options.codegen.cache_config.take() {
+            bail!(
+                "`-C cache-config={file}` configures wasmtime's compilation cache, which worldhost \
+                 does not use: worldhost keeps its own (`worldhost cache dir` shows where; \
+                 WORLDHOST_CACHE_MAX_SIZE bounds it; `-C cache=n` or `--no-cache` turns it off)"
+            );
+        }
+        if let Some(path) = &options.debug.coredump
+            && path.contains('%')
+        {
+            bail!("`-D coredump={path}`: the path takes no patterns (`%`), as in wasmtime");
+        }
+        // wasmtime's logging keys are worldhost's -v and RUST_LOG; `logging=y` is the default.
+        options.debug.logging = None;
+        // Reference types are on in every wasmtime build (Rust's wasm32 targets emit them);
+        // wasmtime-cli-flags ties the switch to wasmtime's `gc` feature, which worldhost is
+        // built without, so `=y` (the default) is taken as given instead of refused.
+        if options.wasm.reference_types == Some(true) {
+            options.wasm.reference_types = None;
+        }
+        let mut engine = options
+            .config(None)
+            .map_err(anyhow::Error::from)
+            .context("wasmtime's options (`-O`, `-C`, `-D`, `-W`) cannot be applied")?;
+        if let Some(Profile(strategy)) = self.profile {
+            engine.profiler(strategy);
+        }
+        let (wasm, wasi) = (&options.wasm, &options.wasi);
+        let on = |key: Option<bool>| key == Some(true);
+        let inherit_network = on(wasi.inherit_network);
         let mut settings = Settings {
-            tcp: true,
-            udp: true,
-            cache: !self.no_cache,
+            stdio: Stdio {
+                stdin: wasi.inherit_stdin != Some(false),
+                stdout: wasi.inherit_stdout != Some(false),
+                stderr: wasi.inherit_stderr != Some(false),
+            },
+            cwd: wasi.cwd.clone(),
+            inherit_network,
+            allow_ip_name_lookup: on(wasi.allow_ip_name_lookup),
+            // As in wasmtime: on by default (useless without `-S inherit-network`).
+            tcp: wasi.tcp.unwrap_or(true),
+            udp: wasi.udp.unwrap_or(true),
+            network_error_code: on(wasi.network_error_code),
+            max_random_size: wasi.max_random_size,
+            http: Http {
+                enabled: on(wasi.http),
+                outgoing: OutgoingPolicy::new(&self.allow_outgoing)?.with_body_buffering(
+                    wasi.http_outgoing_body_buffer_chunks,
+                    wasi.http_outgoing_body_chunk_size,
+                ),
+                max_fields_size: wasi.max_http_fields_size,
+            },
+            config_vars: on(wasi.config).then(|| pairs(&wasi.config_var)),
+            keyvalue: on(wasi.keyvalue).then(|| pairs(&wasi.keyvalue_in_memory_data)),
+            limits: Limits {
+                max_memory_size: wasm.max_memory_size,
+                max_table_elements: wasm.max_table_elements,
+                max_instances: wasm.max_instances,
+                max_tables: wasm.max_tables,
+                max_memories: wasm.max_memories,
+                trap_on_grow_failure: on(wasm.trap_on_grow_failure),
+                timeout: wasm
+                    .timeout
+                    .map(|t| t.min(worldhost_core::settings::LONGEST_DURATION)),
+                fuel: wasm.fuel,
+                max_resources: wasi.max_resources,
+                hostcall_fuel: wasi.hostcall_fuel,
+                max_component_handles: wasi.max_component_handles,
+            },
+            unknown_imports_trap: on(wasm.unknown_imports_trap),
+            unknown_imports_default: on(wasm.unknown_imports_default),
+            unknown_exports_allow: wasm.unknown_exports_allow,
+            preview0: wasi.preview0 != Some(false),
+            coredump: options.debug.coredump.as_ref().map(PathBuf::from),
+            engine,
+            optimize: options.opts.clone(),
+            only_for: only_for(&options),
+            cache,
             allow_precompiled: self.allow_precompiled,
             argv0: self.argv0.clone(),
             ..Settings::default()
         };
-        let mut inherit_env = false;
-        for option in self.wasi.iter().flatten() {
-            match *option {
-                WasiOption::InheritEnv(on) => inherit_env = on,
-                WasiOption::InheritNetwork(on) => settings.inherit_network = on,
-                WasiOption::AllowIpNameLookup(on) => settings.allow_ip_name_lookup = on,
-                WasiOption::Tcp(on) => settings.tcp = on,
-                WasiOption::Udp(on) => settings.udp = on,
-                WasiOption::Cli(_) => {}
+        if wasi.config_var.len() + wasi.keyvalue_in_memory_data.len() > 0 {
+            let unused = [
+                (
+                    "config-var",
+                    "config",
+                    settings.config_vars.is_none() && !wasi.config_var.is_empty(),
+                ),
+                (
+                    "keyvalue-in-memory-data",
+                    "keyvalue",
+                    settings.keyvalue.is_none() && !wasi.keyvalue_in_memory_data.is_empty(),
+                ),
+            ];
+            if let Some((key, needs, _)) = unused.iter().find(|(_, _, unused)| *unused) {
+                bail!(
+                    "`-S {key}=…` gives the guest data through wasi:{needs}, which only \
+                     `-S {needs}` links; add `-S {needs}`"
+                );
             }
         }
-        for option in self.wasm.iter().flatten() {
-            match *option {
-                WasmOption::MaxMemorySize(n) => settings.limits.max_memory_size = Some(n),
-                WasmOption::Timeout(d) => settings.limits.timeout = Some(d),
-                WasmOption::Fuel(n) => settings.limits.fuel = Some(n),
-                WasmOption::UnknownImportsTrap(on) => settings.unknown_imports_trap = on,
-            }
-        }
-        if inherit_env {
+        if on(wasi.inherit_env) {
             settings.env.extend(std::env::vars());
         }
         for grant in &self.envs {
@@ -149,6 +247,134 @@ impl SharedArgs {
         settings.dirs = self.dirs.clone();
         Ok(settings)
     }
+}
+
+/// Applies `--config FILE` and the keys of the command line to `options` (the keys win).
+/// wasmtime-cli-flags does this inside `init_logging` and `config`; `init_logging` is called
+/// for it, and of its own work only its refusal of `-D logging=y` / `-D log-to-files`
+/// (wasmtime's logger, which worldhost does not build) can fail: then the options were
+/// applied, and that refusal is worldhost's own below.
+fn configure(options: &mut CommonOptions) -> Result<()> {
+    let configured = options.init_logging();
+    let logging = options.debug.logging == Some(true) || options.debug.log_to_files == Some(true);
+    match configured {
+        Err(e) if !logging => Err(anyhow::Error::from(e).context("`--config` cannot be read")),
+        _ => Ok(()),
+    }
+}
+
+fn pairs(pairs: &[wasmtime_cli_flags::KeyValuePair]) -> Vec<(String, String)> {
+    (pairs.iter())
+        .map(|pair| (pair.key.clone(), pair.value.clone()))
+        .collect()
+}
+
+/// The keys that apply to one kind of code only.
+fn only_for(options: &CommonOptions) -> Vec<OnlyFor> {
+    let module = [
+        (
+            "-W unknown-imports-default",
+            options.wasm.unknown_imports_default.is_some(),
+        ),
+        (
+            "-W unknown-exports-allow",
+            options.wasm.unknown_exports_allow.is_some(),
+        ),
+        ("-S preview0", options.wasi.preview0.is_some()),
+    ];
+    let component = [
+        ("-S http", options.wasi.http == Some(true)),
+        ("-S config", options.wasi.config == Some(true)),
+        ("-S keyvalue", options.wasi.keyvalue == Some(true)),
+        ("-S max-resources", options.wasi.max_resources.is_some()),
+        (
+            "-S max-component-handles",
+            options.wasi.max_component_handles.is_some(),
+        ),
+        ("-S hostcall-fuel", options.wasi.hostcall_fuel.is_some()),
+        (
+            "-S max-http-fields-size",
+            options.wasi.max_http_fields_size.is_some(),
+        ),
+    ];
+    let of = |keys: &[(&str, bool)], kind: WasmKind| -> Vec<OnlyFor> {
+        (keys.iter())
+            .filter(|(_, given)| *given)
+            .map(|(key, _)| OnlyFor {
+                key: key.to_string(),
+                kind,
+            })
+            .collect()
+    };
+    let mut keys = of(&module, WasmKind::CoreModule);
+    keys.extend(of(&component, WasmKind::Component));
+    keys
+}
+
+/// Refuses the keys wasmtime accepts that cannot apply in worldhost, each with why.
+fn refuse_inapplicable(options: &CommonOptions) -> Result<()> {
+    let (wasi, debug) = (&options.wasi, &options.debug);
+    let refused: &[(&str, bool, &str)] = &[
+        (
+            "-S nn",
+            wasi.nn == Some(true) || !wasi.nn_graph.is_empty(),
+            "worldhost does not include wasi-nn",
+        ),
+        (
+            "-S threads",
+            wasi.threads == Some(true),
+            "worldhost does not include wasi-threads",
+        ),
+        (
+            "-S tls",
+            wasi.tls == Some(true),
+            "worldhost does not include wasi:tls yet",
+        ),
+        (
+            "-S listenfd",
+            wasi.listenfd == Some(true),
+            "wasmtime applies it to its legacy preview-1 implementation only, which worldhost does not include",
+        ),
+        (
+            "-S tcplisten",
+            !wasi.tcplisten.is_empty(),
+            "wasmtime applies it to its legacy preview-1 implementation only, which worldhost does not include",
+        ),
+        (
+            "-S preview2=n",
+            wasi.preview2 == Some(false),
+            "it asks for wasmtime's legacy preview-1 implementation, which worldhost does not include",
+        ),
+        (
+            "-S cli=n",
+            wasi.cli == Some(false) || wasi.common == Some(false),
+            "worldhost always links wasi:cli (a server's guests get it too, as with wasmtime serve -S cli)",
+        ),
+        (
+            "-D debugger",
+            debug.debugger.is_some() || !debug.arg.is_empty(),
+            "worldhost does not attach debugger components",
+        ),
+        (
+            "-D log-to-files",
+            debug.log_to_files == Some(true),
+            "worldhost logs to stderr only, filtered by -v and RUST_LOG",
+        ),
+        (
+            "-D logging=n",
+            debug.logging == Some(false),
+            "worldhost's log lines are filtered by -v and RUST_LOG (RUST_LOG=off silences them)",
+        ),
+    ];
+    if let Some((key, _, why)) = refused.iter().find(|(_, given, _)| *given) {
+        bail!("`{key}` cannot apply: {why}; leave it out");
+    }
+    if wasi.cli_exit_with_code == Some(false) {
+        tracing::warn!(
+            "cannot disable `-S cli-exit-with-code`: wasi:cli/exit's exit-with-code is always linked, as in wasmtime"
+        );
+    }
+    Ok(())
 }
 
 fn set_env(env: &mut Vec<(String, String)>, name: &str, value: &str) {
@@ -221,65 +447,6 @@ pub fn parse_env(value: &str) -> Result<EnvGrant, String> {
     }
 }
 
-const WASI_KEYS: &str = "inherit-env, inherit-network, allow-ip-name-lookup, tcp, udp, cli";
-const WASM_KEYS: &str = "max-memory-size, timeout, fuel, unknown-imports-trap";
-
-fn parse_wasi_options(value: &str) -> Result<Vec<WasiOption>, String> {
-    split_options(value)
-        .map(|(key, val)| {
-            let on = parse_bool(key, val)?;
-            Ok(match key {
-                "inherit-env" => WasiOption::InheritEnv(on),
-                "inherit-network" => WasiOption::InheritNetwork(on),
-                "allow-ip-name-lookup" => WasiOption::AllowIpNameLookup(on),
-                "tcp" => WasiOption::Tcp(on),
-                "udp" => WasiOption::Udp(on),
-                "cli" => WasiOption::Cli(on),
-                _ => return Err(format!("unknown -S option `{key}`; known: {WASI_KEYS}")),
-            })
-        })
-        .collect()
-}
-
-fn parse_wasm_options(value: &str) -> Result<Vec<WasmOption>, String> {
-    split_options(value)
-        .map(|(key, val)| {
-            if key == "unknown-imports-trap" {
-                return Ok(WasmOption::UnknownImportsTrap(parse_bool(key, val)?));
-            }
-            let val = val.ok_or_else(|| format!("-W {key} needs a value: `-W {key}=VALUE`"))?;
-            Ok(match key {
-                "max-memory-size" => WasmOption::MaxMemorySize(parse_number(key, val)?),
-                "timeout" => WasmOption::Timeout(parse_duration(val)?),
-                "fuel" => WasmOption::Fuel(parse_number(key, val)?),
-                _ => return Err(format!("unknown -W option `{key}`; known: {WASM_KEYS}")),
-            })
-        })
-        .collect()
-}
-
-fn split_options(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
-    value.split(',').map(|opt| match opt.split_once('=') {
-        Some((key, val)) => (key.trim(), Some(val.trim())),
-        None => (opt.trim(), None),
-    })
-}
-
-fn parse_bool(key: &str, val: Option<&str>) -> Result<bool, String> {
-    match val {
-        None | Some("y" | "yes" | "true") => Ok(true),
-        Some("n" | "no" | "false") => Ok(false),
-        Some(other) => Err(format!("{key}={other}: expected y or n")),
-    }
-}
-
-fn parse_number<T: std::str::FromStr>(key: &str, val: &str) -> Result<T, String> {
-    // Underscores are allowed as digit separators: `-W max-memory-size=10_000_000`.
-    val.replace('_', "")
-        .parse()
-        .map_err(|_| format!("-W {key}={val}: expected a whole number"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,27 +480,65 @@ mod tests {
         assert!(parse_env("=1").is_err());
     }
 
-    #[test]
-    fn wasi_options_are_comma_separated_with_optional_bools() {
-        let opts = parse_wasi_options("inherit-env,tcp=n").unwrap();
-        assert_eq!(opts, [WasiOption::InheritEnv(true), WasiOption::Tcp(false)]);
-        let err = parse_wasi_options("inherit-everything").unwrap_err();
-        assert!(err.contains("known: inherit-env"), "{err}");
+    fn parsed(args: &[&str]) -> Result<Settings> {
+        use clap::{Args as _, FromArgMatches as _};
+        let cmd = SharedArgs::augment_args(clap::Command::new("t"));
+        let argv = std::iter::once("t").chain(args.iter().copied());
+        SharedArgs::from_arg_matches(&cmd.try_get_matches_from(argv)?)?.resolve()
     }
 
     #[test]
-    fn wasm_options_take_values() {
-        let opts = parse_wasm_options("max-memory-size=1_000,timeout=250ms,fuel=5").unwrap();
+    fn wasmtimes_keys_are_parsed_by_wasmtime_cli_flags() {
+        let settings = parsed(&[
+            "-W",
+            "max-memory-size=1_000,timeout=250ms,fuel=5",
+            "-W",
+            "max-table-elements=7,trap-on-grow-failure=y",
+            "-S",
+            "inherit-stdout=n,max-resources=1000,hostcall-fuel=9,max-random-size=64",
+        ])
+        .unwrap();
+        let limits = settings.limits;
+        assert_eq!(limits.max_memory_size, Some(1000));
+        assert_eq!(limits.timeout, Some(std::time::Duration::from_millis(250)));
+        assert_eq!((limits.fuel, limits.max_table_elements), (Some(5), Some(7)));
+        assert!(limits.trap_on_grow_failure);
         assert_eq!(
-            opts,
-            [
-                WasmOption::MaxMemorySize(1000),
-                WasmOption::Timeout(Duration::from_millis(250)),
-                WasmOption::Fuel(5)
-            ]
+            (limits.max_resources, limits.hostcall_fuel),
+            (Some(1000), Some(9))
         );
-        assert!(parse_wasm_options("timeout").is_err());
-        assert!(parse_wasm_options("timeout=soon").is_err());
+        assert!(!settings.stdio.stdout && settings.stdio.stderr);
+        assert_eq!(settings.max_random_size, Some(64));
+        let err = parsed(&["-S", "inherit-everything"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown -S / --wasi option: inherit-everything"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn keys_that_cannot_apply_say_why() {
+        let err = parsed(&["-S", "nn"]).unwrap_err().to_string();
+        assert!(
+            err.contains("`-S nn` cannot apply: worldhost does not include wasi-nn"),
+            "{err}"
+        );
+        let err = parsed(&["-C", "cache-config=x.toml"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("worldhost keeps its own"), "{err}");
+        let err = parsed(&["-S", "config-var=a=b"]).unwrap_err().to_string();
+        assert!(err.contains("add `-S config`"), "{err}");
+        assert!(!parsed(&["-C", "cache=n"]).unwrap().cache);
+        let only = parsed(&["-W", "unknown-imports-default"]).unwrap();
+        let err = only.check_for("command", WasmKind::Component).unwrap_err();
+        assert!(
+            err.to_string().contains("applies to core modules only"),
+            "{err}"
+        );
+        only.check_for("preview1", WasmKind::CoreModule).unwrap();
     }
 
     #[test]

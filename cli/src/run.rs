@@ -1,7 +1,7 @@
 //! `worldhost run`: check the flags, load the component, let core select the handler, run it.
 
 use crate::args::SharedArgs;
-use anyhow::{Result, anyhow};
+use anyhow::{Context as _, Result, anyhow};
 use clap::{ArgMatches, FromArgMatches as _};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,9 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
         .expect("clap requires the component")
         .cloned();
     let path = PathBuf::from(positional.next().expect("clap requires the component"));
+    // `-`: the component is read from stdin, as `wasmtime run -` reads it.
+    let stdin = (path.as_os_str() == "-").then(stdin_file).transpose()?;
+    let path = stdin.as_ref().map_or(path, |(_, path)| path.clone());
     let args = positional
         .map(|arg| {
             arg.into_string().map_err(|arg| {
@@ -30,7 +33,10 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
         .collect::<Result<Vec<String>>>()?;
 
     // Every flag and the file are checked before anything is compiled.
-    let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
+    let mut settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
+    if stdin.is_some() {
+        settings.argv0.get_or_insert_with(|| "-".into());
+    }
     let forced = matches.get_one::<String>("handler").map(String::as_str);
     // A handler named on the command line refuses misplaced words before anything compiles.
     if let Some(handler) = forced.and_then(handler_named) {
@@ -54,12 +60,30 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
     if forced.is_none() {
         check_guest_args(subcommand, &path, &args, choice.handler)?;
     }
+    settings.check_for(choice.handler.name(), loaded.world.kind)?;
     choice.handler.run(RunContext {
         component: &loaded,
         matches,
         settings: &settings,
         args: &args,
     })
+}
+
+/// `-` as the component: stdin, read whole into an anonymous file in memory (a memfd), which
+/// every later step opens by its path (`/proc/self/fd/N`) as it would a file on disk. The
+/// file is kept open for the run.
+fn stdin_file() -> Result<(std::fs::File, PathBuf)> {
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd as _;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+        .context("cannot read the component from stdin (`-`)")?;
+    let fd = rustix::fs::memfd_create("worldhost-stdin", rustix::fs::MemfdFlags::CLOEXEC)
+        .context("cannot hold the component read from stdin (`-`)")?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(&bytes)?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    Ok((file, path))
 }
 
 /// What the command line asks of the handlers: the one it names (`--handler`, or the

@@ -62,11 +62,18 @@ pub fn compiles_alike(a: &Engine, b: &Engine) -> bool {
 /// Compiles `binary`, a checked component or core module read from `path`; the error says
 /// whether the file looks cut short.
 pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> Result<Code> {
-    let compiled = match kind {
+    let compiled = compiler_panic::caught(|| match kind {
         WasmKind::Component => Component::new(engine, binary).map(Code::Component),
         WasmKind::CoreModule => Module::new(engine, binary).map(Code::Module),
-    };
+    });
     release_freed_memory();
+    let compiled = compiled.map_err(|panic| {
+        anyhow::anyhow!(
+            "wasmtime failed while compiling `{}`: {panic}; this is a bug in wasmtime, not in \
+             the file: compiling without the `-O`, `-C`, `-D` or `-W` keys given may avoid it",
+            path.display()
+        )
+    })?;
     compiled.or_else(|e| {
         let cause = format!("{:#}", anyhow::Error::from(e));
         let hint = if kind::outer_payloads(binary, |_| Some(())) == Some(true) {
@@ -80,6 +87,48 @@ pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> R
             kind.noun()
         )
     })
+}
+
+/// A panic inside wasmtime while compiling (a bug of wasmtime's, such as `-D debug-info` on
+/// some DWARF) becomes an error that says so, instead of a Rust panic on the user's terminal:
+/// while a compilation runs, a panic whose location is in wasmtime's or Cranelift's sources is
+/// recorded, not printed; any other panic is printed as before.
+mod compiler_panic {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Mutex, Once};
+
+    static COMPILING: AtomicUsize = AtomicUsize::new(0);
+    static LAST: Mutex<Option<String>> = Mutex::new(None);
+
+    pub(crate) fn caught<T>(compile: impl FnOnce() -> T) -> Result<T, String> {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let printing = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let file = info.location().map_or("", |l| l.file());
+                let in_compiler = ["wasmtime", "cranelift"].iter().any(|c| file.contains(c));
+                if COMPILING.load(Ordering::SeqCst) > 0 && in_compiler {
+                    let at = info
+                        .location()
+                        .map(|l| format!(" at {l}"))
+                        .unwrap_or_default();
+                    let message = (info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+                        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(message + &at);
+                } else {
+                    printing(info);
+                }
+            }));
+        });
+        COMPILING.fetch_add(1, Ordering::SeqCst);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(compile));
+        COMPILING.fetch_sub(1, Ordering::SeqCst);
+        result.map_err(|_| {
+            (LAST.lock().unwrap_or_else(|e| e.into_inner()).take())
+                .unwrap_or_else(|| "a panic".into())
+        })
+    }
 }
 
 /// Hands the memory a compilation allocated and freed back to the system, which glibc's

@@ -45,11 +45,12 @@ impl EnginePlan {
     }
 }
 
-/// The engine settings every handler shares. Code-generation options are switched on only when
-/// a flag needs them (fuel for `-W fuel`, epoch interruption for `-W timeout`): each costs
-/// compile time and speed, and a plain run compiles as `wasmtime run` does.
+/// The engine settings every handler shares: those of wasmtime's option groups
+/// ([`Settings::engine`]), with the component model on. Code-generation options are switched
+/// on only when a flag needs them (fuel for `-W fuel`, epoch interruption for `-W timeout`):
+/// each costs compile time and speed, and a plain run compiles as `wasmtime run` does.
 pub fn base_config(settings: &Settings) -> Config {
-    let mut config = Config::new();
+    let mut config = settings.engine.clone();
     config.wasm_component_model(true);
     if settings.limits.fuel.is_some() {
         config.consume_fuel(true);

@@ -10,26 +10,36 @@
 use crate::handler::RunContext;
 use crate::load::Loaded;
 use crate::outcome::GuestExit;
+use crate::outgoing::OutgoingPolicy;
 use crate::settings::Settings;
 use crate::store::{EpochTicker, Limited, MemoryLimiter, limited_store};
 use crate::world::Item;
 use anyhow::{Context as _, Result, bail};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_keyvalue::{WasiKeyValue, WasiKeyValueCtx, WasiKeyValueCtxBuilder};
 
 /// The `wasi:` packages every handler's guests get from the shared settings.
 pub const WASI_PACKAGES: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets"];
 
-/// A guest's store data: its WASI context and resources, its memory limiter, and the state of
-/// the handler's own host interfaces.
+/// A guest's store data: its WASI context and resources, its memory limiter, wasi:http's,
+/// wasi:config's and wasi:keyvalue's state when the settings link them, and the state of the
+/// handler's own host interfaces.
 pub struct Host<T = ()> {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: MemoryLimiter,
+    http: WasiHttpCtx,
+    outgoing: OutgoingPolicy,
+    config: WasiConfigVariables,
+    keyvalue: WasiKeyValueCtx,
     /// The handler's own state.
     pub state: T,
 }
@@ -43,6 +53,16 @@ impl<T: Send + 'static> WasiView for Host<T> {
     }
 }
 
+impl<T: Send + 'static> WasiHttpView for Host<T> {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
+}
+
 impl<T: Send + 'static> Limited for Host<T> {
     fn limiter(&mut self) -> &mut MemoryLimiter {
         &mut self.limits
@@ -50,11 +70,51 @@ impl<T: Send + 'static> Limited for Host<T> {
 }
 
 impl<T> Host<T> {
-    /// The resource table and the handler's state at once (a view such as wasi-http's needs
-    /// both).
+    /// The resource table and the handler's state at once.
     pub fn table_and_state(&mut self) -> (&mut ResourceTable, &mut T) {
         (&mut self.table, &mut self.state)
     }
+}
+
+fn config_view<T>(host: &mut Host<T>) -> WasiConfig<'_> {
+    WasiConfig::from(&host.config)
+}
+
+fn keyvalue_view<T>(host: &mut Host<T>) -> WasiKeyValue<'_> {
+    WasiKeyValue::new(&host.keyvalue, &mut host.table)
+}
+
+/// Links what the settings add to WASI 0.2 for every component (`-S http`, `-S config`,
+/// `-S keyvalue`), and returns the packages they provide. `sync`: the synchronous bindings
+/// of wasi:http (a guest called outside an async runtime).
+fn link_extras<T: Send + 'static>(
+    linker: &mut Linker<Host<T>>,
+    settings: &Settings,
+    sync: bool,
+) -> Result<Vec<String>> {
+    let mut provided = Vec::new();
+    if settings.http.enabled {
+        link_http(linker, sync)?;
+        provided.push("wasi:http".to_string());
+    }
+    if settings.config_vars.is_some() {
+        wasmtime_wasi_config::add_to_linker(linker, config_view::<T>)?;
+        provided.push("wasi:config".to_string());
+    }
+    if settings.keyvalue.is_some() {
+        wasmtime_wasi_keyvalue::add_to_linker(linker, keyvalue_view::<T>)?;
+        provided.push("wasi:keyvalue".to_string());
+    }
+    Ok(provided)
+}
+
+fn link_http<T: Send + 'static>(linker: &mut Linker<Host<T>>, sync: bool) -> Result<()> {
+    if sync {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
+    } else {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    }
+    Ok(())
 }
 
 /// Builds the linker for one component: WASI, the handler's own interfaces, then the rest.
@@ -66,25 +126,34 @@ pub struct GuestLinker<'a, T: 'static> {
     provided: Vec<String>,
     yield_after: Option<Duration>,
     wasi: Option<fn(&mut WasiCtxBuilder)>,
+    sync: bool,
 }
 
 impl<'a, T: Send + 'static> GuestLinker<'a, T> {
     /// For guests called synchronously: WASI 0.2's synchronous bindings are linked; the words
     /// after the component are the guest's arguments (see [`Settings::argv`]).
     pub fn new(cx: &RunContext<'a>) -> Result<Self> {
-        let mut guest = Self::empty(cx)?;
-        wasmtime_wasi::p2::add_to_linker_sync(&mut guest.linker)?;
+        let mut guest = Self::empty(cx, true)?;
+        let mut options = wasmtime_wasi::p2::bindings::sync::LinkOptions::default();
+        options.network_error_code(cx.settings.network_error_code);
+        wasmtime_wasi::p2::add_to_linker_with_options_sync(&mut guest.linker, &options)?;
+        let extras = link_extras(&mut guest.linker, cx.settings, true)?;
+        guest.provided.extend(extras);
         Ok(guest)
     }
 
     /// For guests called asynchronously (from a tokio runtime): WASI 0.2's async bindings.
     pub fn new_async(cx: &RunContext<'a>) -> Result<Self> {
-        let mut guest = Self::empty(cx)?;
-        wasmtime_wasi::p2::add_to_linker_async(&mut guest.linker)?;
+        let mut guest = Self::empty(cx, false)?;
+        let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
+        options.network_error_code(cx.settings.network_error_code);
+        wasmtime_wasi::p2::add_to_linker_with_options_async(&mut guest.linker, &options)?;
+        let extras = link_extras(&mut guest.linker, cx.settings, false)?;
+        guest.provided.extend(extras);
         Ok(guest)
     }
 
-    fn empty(cx: &RunContext<'a>) -> Result<Self> {
+    fn empty(cx: &RunContext<'a>, sync: bool) -> Result<Self> {
         let loaded = cx.component;
         loaded.component()?;
         Ok(Self {
@@ -95,7 +164,19 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
             provided: WASI_PACKAGES.iter().map(|p| format!("wasi:{p}")).collect(),
             yield_after: None,
             wasi: None,
+            sync,
         })
+    }
+
+    /// wasi:http, for a handler whose guests always have it (a server): the same state and
+    /// allow-list (`--allow-outgoing`) as `-S http` gives any guest. [`Host`] is its view
+    /// (`wasmtime_wasi_http::WasiHttpView`).
+    pub fn http(mut self) -> Result<Self> {
+        if !self.provided.iter().any(|p| p == "wasi:http") {
+            link_http(&mut self.linker, self.sync)?;
+            self.provided.push("wasi:http".into());
+        }
+        Ok(self)
     }
 
     /// The handler's own host interfaces: `add` links them, and `names` says what they are
@@ -191,7 +272,7 @@ fn unprovided(loaded: &Loaded, missing: &[&Item], provided: &str) -> String {
 }
 
 /// A component linked and pre-instantiated: stores and instances for it, as many as wanted.
-pub struct GuestPre<T: 'static> {
+pub struct GuestPre<T: 'static = ()> {
     pre: InstancePre<Host<T>>,
     settings: Settings,
     name: String,
@@ -205,17 +286,43 @@ impl<T: Send + 'static> GuestPre<T> {
     /// A fresh store with `state`, granted what the settings grant, under their limits; the
     /// clock of `-W timeout` starts now.
     pub fn store(&self, state: T) -> Result<Store<Host<T>>> {
+        self.store_with(state, |_| {})
+    }
+
+    /// [`GuestPre::store`], with this store's WASI context adjusted by `adjust` after the
+    /// settings granted theirs (a server names each instance and prefixes its output).
+    pub fn store_with(
+        &self,
+        state: T,
+        adjust: impl FnOnce(&mut WasiCtxBuilder),
+    ) -> Result<Store<Host<T>>> {
         let mut wasi = self.settings.wasi_builder(&self.argv)?;
         if let Some(adjust) = self.wasi {
             adjust(&mut wasi);
         }
+        adjust(&mut wasi);
+        let settings = &self.settings;
+        let mut table = ResourceTable::new();
+        if let Some(max) = settings.limits.max_resources {
+            table.set_max_capacity(max);
+        }
+        let mut http = WasiHttpCtx::new();
+        if let Some(max) = settings.http.max_fields_size {
+            http.set_field_size_limit(max);
+        }
         let host = Host {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limits: MemoryLimiter::new(self.settings.limits.max_memory_size),
+            table,
+            limits: MemoryLimiter::new(&settings.limits),
+            http,
+            outgoing: settings.http.outgoing.clone(),
+            config: (settings.config_vars.iter().flatten().cloned()).collect(),
+            keyvalue: WasiKeyValueCtxBuilder::new()
+                .in_memory_data(settings.keyvalue.iter().flatten().cloned())
+                .build(),
             state,
         };
-        limited_store(self.engine(), &self.settings.limits, host, self.yield_after)
+        limited_store(self.engine(), &settings.limits, host, self.yield_after)
     }
 
     /// Instantiates the component into `store`; a trap in a start function is the guest's
@@ -284,14 +391,38 @@ pub struct Guest<T: 'static> {
 }
 
 impl<T: Send + 'static> Guest<T> {
-    /// The error to return for a call into this guest that failed (see [`GuestPre::ended`]).
-    pub fn ended(&self, error: wasmtime::Error) -> anyhow::Error {
+    /// The error to return for a call into this guest that failed (see [`GuestPre::ended`]);
+    /// with `-D coredump=PATH`, a trap's core dump is written there first.
+    pub fn ended(&mut self, error: wasmtime::Error) -> anyhow::Error {
+        write_coredump(&self.pre.settings, &mut self.store, &self.pre.name, &error);
         self.pre.ended(&self.store, error)
+    }
+}
+
+/// With `-D coredump=PATH`, writes the core dump that a trap carries to PATH (the format of
+/// wasmtime's, which `wasmgdb` and `wasm-tools` read), as wasmtime run does.
+fn write_coredump(
+    settings: &Settings,
+    store: impl wasmtime::AsContextMut,
+    name: &str,
+    error: &wasmtime::Error,
+) {
+    let Some(path) = &settings.coredump else {
+        return;
+    };
+    let Some(dump) = error.downcast_ref::<wasmtime::WasmCoreDump>() else {
+        return;
+    };
+    match std::fs::write(path, dump.serialize(store, name)) {
+        Ok(()) => tracing::warn!("core dumped at {}", path.display()),
+        Err(e) => tracing::warn!("cannot write the core dump to `{}`: {e}", path.display()),
     }
 }
 
 /// The module every WASI preview 1 import comes from.
 pub const PREVIEW1: &str = "wasi_snapshot_preview1";
+/// The module of WASI's preview 0, which wasmtime still links for old modules.
+pub const PREVIEW0: &str = "wasi_unstable";
 
 /// A core module that targets WASI preview 1, instantiated with the shared settings: the
 /// same grants and limits as a component's guest.
@@ -318,32 +449,71 @@ impl Limited for ModuleHost {
 }
 
 impl ModuleGuest {
-    /// Links `wasi_snapshot_preview1`, judges the module's other imports as a component's
-    /// are judged, and instantiates the module.
-    pub fn instantiate(cx: &RunContext<'_>) -> Result<Self> {
+    /// Links `wasi_snapshot_preview1` (and `wasi_unstable`, unless `-S preview0=n`, as
+    /// wasmtime does), then the `preloads` (`--preload NAME=PATH`: core modules whose exports
+    /// the module imports from NAME), judges the module's other imports as a component's are
+    /// judged (or, with `-W unknown-imports-default`, gives them functions that return
+    /// zeros), and instantiates the module.
+    pub fn instantiate(cx: &RunContext<'_>, preloads: &[(String, PathBuf)]) -> Result<Self> {
         let loaded = cx.component;
         let module = loaded.module()?;
         let settings = cx.settings;
         let mut linker = wasmtime::Linker::new(&loaded.engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |host: &mut ModuleHost| &mut host.wasi)?;
-        let prefix = format!("{PREVIEW1}::");
-        let missing: Vec<&Item> = (loaded.world.imports.iter())
-            .filter(|i| !i.name.starts_with(&prefix))
-            .collect();
-        if !missing.is_empty() {
-            if !settings.unknown_imports_trap {
-                bail!(unprovided(loaded, &missing, &format!("`{PREVIEW1}`")));
-            }
-            linker.define_unknown_imports_as_traps(module)?;
+        let mut provided = vec![PREVIEW1.to_string()];
+        if settings.preview0 {
+            wasmtime_wasi::p0::add_to_linker_sync(&mut linker, |host: &mut ModuleHost| {
+                &mut host.wasi
+            })?;
+            provided.push(PREVIEW0.to_string());
         }
         let host = ModuleHost {
             wasi: settings
                 .wasi_builder(&settings.argv(&loaded.name, cx.args))?
                 .build_p1(),
-            limits: MemoryLimiter::new(settings.limits.max_memory_size),
+            limits: MemoryLimiter::new(&settings.limits),
         };
         let mut store = limited_store(&loaded.engine, &settings.limits, host, None)?;
         let ticker = EpochTicker::when(settings.limits.timeout.is_some(), &loaded.engine)?;
+        let failed = |store: &Store<ModuleHost>, e: wasmtime::Error, doing: String| {
+            let refused = store.data().limits.refused();
+            GuestExit::error(&loaded.name, e, &settings.limits, refused, || doing)
+        };
+        for (name, path) in preloads {
+            let preload = wasmtime::Module::from_file(&loaded.engine, path)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "`--preload {name}={}`: cannot load it as a core module",
+                        path.display()
+                    )
+                })?;
+            if let Err(e) = linker.module(&mut store, name, &preload) {
+                let doing = format!("cannot instantiate `--preload {name}={}`", path.display());
+                return Err(failed(&store, e, doing));
+            }
+            provided.push(name.clone());
+        }
+        let missing: Vec<&Item> = (loaded.world.imports.iter())
+            .filter(|i| {
+                !provided
+                    .iter()
+                    .any(|p| i.name.starts_with(&format!("{p}::")))
+            })
+            .collect();
+        if !missing.is_empty() {
+            if settings.unknown_imports_trap {
+                linker.define_unknown_imports_as_traps(module)?;
+            } else if settings.unknown_imports_default {
+                linker.define_unknown_imports_as_default_values(&mut store, module)?;
+            } else {
+                let provided: Vec<String> = provided.iter().map(|p| format!("`{p}`")).collect();
+                bail!(unprovided(loaded, &missing, &provided.join(", ")));
+            }
+        }
+        if let Some(allow) = settings.unknown_exports_allow {
+            linker.allow_unknown_exports(allow);
+        }
         match linker.instantiate(&mut store, module) {
             Ok(instance) => Ok(ModuleGuest {
                 store,
@@ -353,20 +523,16 @@ impl ModuleGuest {
                 _ticker: ticker,
             }),
             Err(e) => {
-                let refused = store.data().limits.refused();
-                Err(GuestExit::error(
-                    &loaded.name,
-                    e,
-                    &settings.limits,
-                    refused,
-                    || format!("cannot instantiate `{}`", loaded.path.display()),
-                ))
+                let doing = format!("cannot instantiate `{}`", loaded.path.display());
+                Err(failed(&store, e, doing))
             }
         }
     }
 
-    /// The error to return for a call into this module that failed.
-    pub fn ended(&self, error: wasmtime::Error) -> anyhow::Error {
+    /// The error to return for a call into this module that failed; with
+    /// `-D coredump=PATH`, a trap's core dump is written there first.
+    pub fn ended(&mut self, error: wasmtime::Error) -> anyhow::Error {
+        write_coredump(&self.settings, &mut self.store, &self.name, &error);
         let refused = self.store.data().limits.refused();
         GuestExit::error(&self.name, error, &self.settings.limits, refused, || {
             format!("cannot run `{}`", self.name)

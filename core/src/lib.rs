@@ -9,6 +9,7 @@ pub mod guest;
 pub mod handler;
 pub mod load;
 pub mod outcome;
+pub mod outgoing;
 pub mod output;
 pub mod prepare;
 pub mod select;

@@ -6,6 +6,9 @@ use crate::handler::{Asked, Claim, Handler, handlers};
 use crate::world::World;
 use anyhow::{Result, bail};
 
+/// How many exports a message names; `inspect` shows them all.
+const EXPORTS_SHOWN: usize = 6;
+
 /// The handler chosen for a component, and why.
 pub struct Choice {
     /// The handler.
@@ -54,19 +57,20 @@ pub fn select(name: &str, world: &World, asked: &Asked<'_>) -> Result<Choice> {
         })
         .max_by_key(|(_, strength)| *strength);
     let Some((_, top)) = best else {
-        // Each handler's own reason says what it looked for and did not find.
+        // What was found and the next step first, then one line per handler with what it
+        // looked for and did not find, then the exports (a few: `inspect` lists them all).
         let wants: Vec<String> = claims
             .iter()
             .map(|(h, claim)| match claim {
-                Claim::No(why) => format!("{}: {why}", h.name()),
+                Claim::No(why) => format!("  {}: {why}", h.name()),
                 Claim::Yes(_) => unreachable!("no handler claims it"),
             })
             .collect();
         bail!(
-            "no handler recognises `{name}`: it exports {}; {}; if one of them can run it \
-             anyway, name it with `--handler NAME`",
-            world.export_list(),
-            wants.join("; ")
+            "no handler recognises `{name}`; if one of them can run it anyway, name it with \
+             `--handler NAME`\n{}\nit exports {} (`worldhost inspect {name}` shows them all)",
+            wants.join("\n"),
+            world.export_list_short(EXPORTS_SHOWN),
         )
     };
     let winners: Vec<&'static dyn Handler> = claims

@@ -1,4 +1,5 @@
-//! The limits of `-W` on a guest's store: memory (a [`MemoryLimiter`]), fuel, and time (the
+//! The limits of `-W` and `-S` on a guest's store: memory, tables and instances (a
+//! [`MemoryLimiter`]), fuel, hostcall fuel, handles, and time (the
 //! epoch deadline, checked at the ticks of one [`EpochTicker`] per engine). Knows no world.
 
 use crate::settings::Limits;
@@ -33,6 +34,12 @@ pub fn limited_store<D: Limited>(
     if let Some(fuel) = limits.fuel {
         store.set_fuel(fuel)?;
     }
+    if let Some(fuel) = limits.hostcall_fuel {
+        store.set_hostcall_fuel(fuel);
+    }
+    if let Some(max) = limits.max_component_handles {
+        store.set_max_component_handles(max);
+    }
     let started = Instant::now();
     let deadline = limits.timeout.map(|t| started + t);
     // Looked at only in an engine with epoch interruption (`-W timeout`, or a server's).
@@ -48,19 +55,21 @@ pub fn limited_store<D: Limited>(
     Ok(store)
 }
 
-/// Enforces `-W max-memory-size` and remembers a refusal, so that the trap that usually follows
-/// (the guest's allocator gives up) can be explained.
+/// Enforces the store limits of `-W` (`max-memory-size`, `max-table-elements`,
+/// `max-instances`, `max-tables`, `max-memories`, `trap-on-grow-failure`, as wasmtime's
+/// `StoreLimits` does) and remembers a refused memory growth, so that the trap that usually
+/// follows (the guest's allocator gives up) can be explained.
 #[derive(Debug, Default)]
 pub struct MemoryLimiter {
-    max_memory_size: Option<usize>,
+    limits: Limits,
     refused: Option<usize>,
 }
 
 impl MemoryLimiter {
-    /// A limiter allowing linear memories up to `max_memory_size` bytes (no limit: `None`).
-    pub fn new(max_memory_size: Option<usize>) -> Self {
+    /// A limiter for `limits`.
+    pub fn new(limits: &Limits) -> Self {
         Self {
-            max_memory_size,
+            limits: *limits,
             refused: None,
         }
     }
@@ -68,6 +77,15 @@ impl MemoryLimiter {
     /// The size, in bytes, of the last growth refused, if one was.
     pub fn refused(&self) -> Option<usize> {
         self.refused
+    }
+
+    /// A refusal: `Ok(false)` (the instruction returns -1), or a trap with
+    /// `-W trap-on-grow-failure`.
+    fn refuse(&self, what: &str, desired: usize) -> wasmtime::Result<bool> {
+        if self.limits.trap_on_grow_failure {
+            wasmtime::bail!("forcing trap when growing {what} to {desired}")
+        }
+        Ok(false)
     }
 }
 
@@ -78,22 +96,51 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        match self.max_memory_size {
+        match self.limits.max_memory_size {
             Some(max) if desired > max => {
                 self.refused = Some(desired);
-                Ok(false)
+                self.refuse("memory", desired)
             }
             _ => Ok(true),
         }
     }
 
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        if self.limits.trap_on_grow_failure {
+            return Err(error.context("forcing a memory growth failure to be a trap"));
+        }
+        Ok(())
+    }
+
     fn table_growing(
         &mut self,
         _current: usize,
-        _desired: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        match self.limits.max_table_elements {
+            Some(max) if desired > max => self.refuse("a table", desired),
+            _ => Ok(true),
+        }
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        if self.limits.trap_on_grow_failure {
+            return Err(error.context("forcing a table growth failure to be a trap"));
+        }
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        (self.limits.max_instances).unwrap_or(wasmtime::DEFAULT_INSTANCE_LIMIT)
+    }
+
+    fn tables(&self) -> usize {
+        (self.limits.max_tables).unwrap_or(wasmtime::DEFAULT_TABLE_LIMIT)
+    }
+
+    fn memories(&self) -> usize {
+        (self.limits.max_memories).unwrap_or(wasmtime::DEFAULT_MEMORY_LIMIT)
     }
 }
 

@@ -301,6 +301,15 @@ impl World {
     pub fn export_list(&self) -> String {
         name_list(&self.exports)
     }
+
+    /// [`World::export_list`], at most `max` names, then how many more: for a message.
+    pub fn export_list_short(&self, max: usize) -> String {
+        if self.exports.len() <= max {
+            return self.export_list();
+        }
+        let shown = name_list(&self.exports[..max]);
+        format!("{shown} and {} more", self.exports.len() - max)
+    }
 }
 
 fn name_list(items: &[Item]) -> String {

@@ -67,16 +67,15 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
         if let Err(e) = func.call(&mut guest.store, &call.params, &mut results) {
             return Err(guest.ended(e));
         }
-        // A function without results prints nothing (wasmtime prints `()`).
-        if !results.is_empty() {
-            let line = if args.json {
-                results_to_json(&results).to_string()
-            } else {
-                DisplayFuncResults(&results).to_string()
-            };
-            if !write_stdout(&format!("{line}\n"))? {
-                break;
-            }
+        // One line per call, a function without results included: `()` as wasmtime prints
+        // it, `null` in JSON.
+        let line = if args.json {
+            results_to_json(&results).to_string()
+        } else {
+            DisplayFuncResults(&results).to_string()
+        };
+        if !write_stdout(&format!("{line}\n"))? {
+            break;
         }
         if args.fail_on_err && matches!(results.as_slice(), [Val::Result(Err(_))]) {
             tracing::info!(call = %call.found.function.qualified_name(), "returned err; exiting 1");

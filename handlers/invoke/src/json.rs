@@ -74,10 +74,11 @@ fn float(x: f64) -> Value {
     }
 }
 
-/// The results of one call as one JSON value: the result itself, or an array when a function
-/// has several (older component encodings allow it).
+/// The results of one call as one JSON value: `null` for none, the result itself, or an array
+/// when a function has several (older component encodings allow it).
 pub(crate) fn results_to_json(results: &[Val]) -> Value {
     match results {
+        [] => Value::Null,
         [one] => to_json(one),
         many => Value::Array(many.iter().map(to_json).collect()),
     }

@@ -55,11 +55,16 @@ pub(crate) fn find<'a>(loaded: &'a Loaded, name: &str) -> Result<Found<'a>> {
     };
     match candidates.as_slice() {
         [function] => found(loaded, function),
-        [] => bail!(
-            "no exported function named `{name}` in `{}`; exported functions: {}",
-            loaded.path.display(),
-            signatures(&functions)
-        ),
+        [] => {
+            // The names that look like the one asked for first.
+            let mut functions = functions.clone();
+            functions.sort_by_key(|f| !looks_like(&f.name, name));
+            bail!(
+                "no exported function named `{name}` in `{}`; exported functions: {}",
+                loaded.path.display(),
+                signatures(&functions)
+            )
+        }
         many => {
             let names: Vec<String> = many
                 .iter()
@@ -119,9 +124,25 @@ pub(crate) fn signatures(functions: &[&Function]) -> String {
     if functions.is_empty() {
         return "none".into();
     }
-    functions
-        .iter()
+    let shown: Vec<String> = (functions.iter().take(SIGNATURES_SHOWN))
         .map(|f| format!("`{f}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    match functions.len().checked_sub(SIGNATURES_SHOWN) {
+        Some(more) if more > 0 => format!(
+            "{} and {more} more (`worldhost inspect` lists them)",
+            shown.join(", ")
+        ),
+        _ => shown.join(", "),
+    }
 }
+
+/// Whether `candidate` looks like `asked` (a typo, a prefix): they begin alike.
+fn looks_like(candidate: &str, asked: &str) -> bool {
+    let prefix = |s: &str| s.chars().take(2).collect::<String>();
+    candidate.starts_with(asked)
+        || asked.starts_with(candidate)
+        || prefix(candidate) == prefix(asked)
+}
+
+/// How many signatures a message shows.
+const SIGNATURES_SHOWN: usize = 3;

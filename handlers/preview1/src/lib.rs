@@ -5,6 +5,7 @@
 
 mod run;
 
+use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
 use worldhost_core::{Asked, Claim, Handler, Registration, RunContext, WasmKind, World, strength};
 
@@ -26,9 +27,19 @@ impl Handler for Preview1Handler {
         "a core module exporting `_start`"
     }
 
-    fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
+    fn claim(&self, world: &World, asked: &Asked<'_>) -> Claim {
         if world.kind != WasmKind::CoreModule {
             return Claim::No("it is a component, not a core module".into());
+        }
+        if let Some(name) = run::invoked(asked.matches) {
+            // wasmtime's experimental form: `--invoke NAME` on a core module's export.
+            return match world.export_named(&name) {
+                Some(_) => Claim::Yes(strength::EXPLICIT),
+                None => Claim::No(format!(
+                    "`--invoke {name}`: the module exports no `{name}`; it exports {}",
+                    world.export_list()
+                )),
+            };
         }
         if world.export_named("_start").is_none() {
             return Claim::No(format!(
@@ -39,7 +50,12 @@ impl Handler for Preview1Handler {
         Claim::Yes(strength::WORLD)
     }
 
+    fn augment_args(&self, cmd: clap::Command) -> clap::Command {
+        run::Preview1Args::augment_args(cmd)
+    }
+
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
-        run::run(cx)
+        let args = run::Preview1Args::from_arg_matches(cx.matches)?;
+        run::run(cx, &args)
     }
 }

@@ -1,6 +1,6 @@
-//! Outgoing requests from the guest (`wasi:http/outgoing-handler`): denied unless the host is
-//! on the allow-list of `--allow-outgoing`; allowed ones are sent by wasmtime-wasi-http's own
-//! client.
+//! Outgoing HTTP requests from a guest, a server's or a command's (`-S http`): denied unless
+//! the host is on the allow-list of `--allow-outgoing`; allowed ones are sent by
+//! wasmtime-wasi-http's own client.
 
 use http_body_util::BodyExt;
 use hyper::http;
@@ -10,8 +10,12 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The allow-list, shared by every request's store.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct OutgoingPolicy {
+pub struct OutgoingPolicy {
     allowed: Arc<Vec<Allowed>>,
+    /// `-S http-outgoing-body-buffer-chunks`.
+    body_buffer_chunks: Option<usize>,
+    /// `-S http-outgoing-body-chunk-size`.
+    body_chunk_size: Option<usize>,
 }
 
 /// One `--allow-outgoing` entry.
@@ -38,14 +42,23 @@ enum Ports {
 impl OutgoingPolicy {
     /// The policy of these `--allow-outgoing` entries; an entry that does not parse is an error
     /// that says what it should look like.
-    pub(crate) fn new(entries: &[String]) -> anyhow::Result<Self> {
+    pub fn new(entries: &[String]) -> anyhow::Result<Self> {
         let allowed = entries
             .iter()
             .map(|entry| parse_entry(entry))
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             allowed: Arc::new(allowed),
+            ..Self::default()
         })
+    }
+
+    /// With the outgoing body's buffering of `-S http-outgoing-body-buffer-chunks` and
+    /// `-S http-outgoing-body-chunk-size` (wasmtime's defaults where `None`).
+    pub fn with_body_buffering(mut self, chunks: Option<usize>, chunk_size: Option<usize>) -> Self {
+        self.body_buffer_chunks = chunks;
+        self.body_chunk_size = chunk_size;
+        self
     }
 
     /// Whether a request to this URI may go out: `*` is listed, or its host with its port (an
@@ -129,6 +142,15 @@ type SendResult = Result<
 >;
 
 impl WasiHttpHooks for OutgoingPolicy {
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        (self.body_buffer_chunks)
+            .unwrap_or(wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_BUFFER_CHUNKS)
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        (self.body_chunk_size).unwrap_or(wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_CHUNK_SIZE)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
