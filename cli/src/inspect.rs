@@ -64,7 +64,11 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
     writeln!(out, "component  {shown}")?;
     match choice {
         Ok(c) => writeln!(out, "handler    {}: {}", c.handler.name(), c.reason)?,
-        Err(e) => writeln!(out, "handler    none: {e:#}")?,
+        Err(_) => writeln!(
+            out,
+            "handler    none: no handler claims it (their reasons are under `claims`); \
+             `--handler NAME` runs it with one anyway"
+        )?,
     }
     write_items(&mut out, "imports", &world.imports, true)?;
     write_items(&mut out, "exports", &world.exports, false)?;

@@ -24,8 +24,6 @@ pub use args::SharedArgs;
 #[cfg(test)]
 use proptest as _;
 #[cfg(test)]
-use rustix as _;
-#[cfg(test)]
 use tempfile as _;
 #[cfg(test)]
 use ureq as _;
@@ -66,6 +64,8 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Some(("inspect", m)) => inspect::inspect(m),
         Some(("cache", m)) => compile::cache(m),
         Some(("handlers", _)) => handlers::list(),
+        Some(("completions", m)) => completions(m),
+        Some(("man", _)) => man_page(),
         _ => unreachable!("clap requires a subcommand"),
     };
     match result.map_err(|e| e.downcast::<worldhost_core::GuestExit>()) {
@@ -86,6 +86,23 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
             }
         }
     }
+}
+
+/// `worldhost completions SHELL`: clap_complete's script for the whole command tree.
+fn completions(matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let shell = *matches
+        .get_one::<clap_complete::Shell>("shell")
+        .expect("clap requires the shell");
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command(), "worldhost", &mut script);
+    print_stdout(&String::from_utf8_lossy(&script))
+}
+
+/// `worldhost man`: clap_mangen's page for the whole command tree.
+fn man_page() -> anyhow::Result<ExitCode> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command()).render(&mut page)?;
+    print_stdout(&String::from_utf8_lossy(&page))
 }
 
 /// Writes a command's whole output to stdout; see `worldhost_core::output`.

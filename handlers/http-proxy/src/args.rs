@@ -16,8 +16,14 @@ pub(crate) struct HttpProxyArgs {
     pub max_concurrent_requests: usize,
 
     /// Connections open at once; past it, new connections wait until one closes
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub max_connections: usize,
+    /// (`--max-connections` is the older spelling)
+    #[arg(
+        long,
+        alias = "max-connections",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub max_concurrent_connections: usize,
 
     /// How long a client may take to send a request's headers, or leave a keep-alive
     /// connection idle; past it the connection is closed
@@ -52,14 +58,21 @@ pub(crate) struct HttpProxyArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_request_body_size: u64,
 
-    /// Let the guest send HTTP requests to HOST (`example.com`, `127.0.0.1:8081`, `api.test:*`)
-    ///
-    /// Outgoing requests are denied unless their host and port are listed: `HOST` allows the
-    /// scheme's port (80 for http, 443 for https), `HOST:PORT` that port, `HOST:*` any port,
-    /// and `*` anything. An address with a user name (`user@host`) is always denied. May be
-    /// repeated. wasmtime serve allows every host and has no such list.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub allow_outgoing: Vec<String>,
+    /// Add a header to every request before the guest sees it: `'name: value'`, or `@FILE`
+    /// for one header per line (as in wasmtime serve); a request's own headers of that name
+    /// are replaced. May be repeated.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// Begin a graceful shutdown when a connection reaches this address (as in wasmtime
+    /// serve), as SIGINT and SIGTERM do
+    #[arg(long, value_name = "SOCKADDR")]
+    pub shutdown_addr: Option<SocketAddr>,
+
+    /// Write the guest's output lines as they are, without wasmtime's `stdout [ID] :: ` and
+    /// `stderr [ID] :: ` prefix (ID: the instance's number, also its `INSTANCE_ID`)
+    #[arg(long)]
+    pub no_logging_prefix: bool,
 
     /// How long in-flight requests may run on after SIGINT or SIGTERM
     #[arg(long, value_name = "DURATION", default_value = "10s",

@@ -1,15 +1,11 @@
-//! What a request's guest gets besides the shared WASI: wasi:http, with the outgoing
-//! allow-list; and the engine a server wants: the pooling allocator, so that a fresh instance
-//! per request is cheap, epoch checks so that its guests yield, and a start engine.
+//! The engine a server wants: the pooling allocator, so that a fresh instance per request is
+//! cheap, epoch checks so that its guests yield, and a start engine. (wasi:http and its
+//! outgoing allow-list are core's, as for `-S http`.)
 
-use crate::outgoing::OutgoingPolicy;
 use crate::pool::PoolSize;
 use std::time::Duration;
-use wasmtime::component::Linker;
 use wasmtime::{Config, Strategy};
-use wasmtime_wasi_http::p2::bindings;
-use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView};
-use worldhost_core::{EnginePlan, Host, Settings};
+use worldhost_core::{EnginePlan, Settings};
 
 /// How long a request's guest has been running (wall clock, since its store was made) before
 /// it yields its thread at each epoch tick, so that a guest that computes for long (or
@@ -17,40 +13,6 @@ use worldhost_core::{EnginePlan, Host, Settings};
 /// short request never yields, since a yield puts its task behind the others
 /// (docs/BENCHMARKS.md, "Settings chosen by measurement").
 pub(crate) const YIELD_AFTER: Duration = Duration::from_millis(20);
-
-/// The state of a request's wasi:http.
-pub(crate) struct HttpState {
-    http: WasiHttpCtx,
-    outgoing: OutgoingPolicy,
-}
-
-impl HttpState {
-    pub(crate) fn new(outgoing: &OutgoingPolicy) -> Self {
-        Self {
-            http: WasiHttpCtx::new(),
-            outgoing: outgoing.clone(),
-        }
-    }
-}
-
-/// A request's wasi:http view of its store.
-pub(crate) fn http(host: &mut Host<HttpState>) -> WasiHttpCtxView<'_> {
-    let (table, state) = host.table_and_state();
-    WasiHttpCtxView {
-        ctx: &mut state.http,
-        table,
-        hooks: &mut state.outgoing,
-    }
-}
-
-/// Links wasi:http (async), as `wasmtime_wasi_http::p2::add_only_http_to_linker_async` does,
-/// with the view above.
-pub(crate) fn link_http(linker: &mut Linker<Host<HttpState>>) -> wasmtime::Result<()> {
-    let options = bindings::LinkOptions::default();
-    bindings::http::outgoing_handler::add_to_linker::<_, WasiHttp>(linker, http)?;
-    bindings::http::types::add_to_linker::<_, WasiHttp>(linker, &options.into(), http)?;
-    Ok(())
-}
 
 /// The server's engine: the pooling allocator (sized for the default request bound; see
 /// [`crate::pool`]) and epoch checks; and, on x86_64, a start engine with Winch, wasmtime's
@@ -61,7 +23,10 @@ pub(crate) fn link_http(linker: &mut Linker<Host<HttpState>>) -> wasmtime::Resul
 /// x86_64: wasmtime's support tiers list Winch there; its aarch64 backend is in development.
 pub(crate) fn engine(base: &Config, settings: &Settings) -> EnginePlan {
     let mut full = base.clone();
-    full.allocation_strategy(PoolSize::DEFAULT.strategy(settings));
+    // `-O pooling-allocator=n` keeps wasmtime's on-demand allocator.
+    if settings.optimize.pooling_allocator != Some(false) {
+        full.allocation_strategy(PoolSize::DEFAULT.strategy(settings));
+    }
     full.epoch_interruption(true);
     if !cfg!(target_arch = "x86_64") {
         return EnginePlan::Own(Box::new(full));

@@ -7,7 +7,7 @@ mod body;
 mod host;
 mod io;
 mod listen;
-mod outgoing;
+mod output;
 mod pool;
 mod request;
 mod server;

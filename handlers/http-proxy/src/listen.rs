@@ -1,5 +1,5 @@
 //! Listening: the socket (a deep backlog, TCP_NODELAY), the accept loop within
-//! `--max-connections` and the open-file limit, and the shutdown on SIGINT or SIGTERM: it
+//! `--max-concurrent-connections` and the open-file limit, and the shutdown on SIGINT or SIGTERM: it
 //! stops accepting, lets in-flight requests finish within `--shutdown-grace`, and exits 0.
 
 use crate::server::{Server, connection};
@@ -32,6 +32,16 @@ pub(crate) async fn run(server: Arc<Server>) -> Result<ExitCode> {
     let local = listener.local_addr()?;
     // Listen for signals before saying we serve: a signal right after the line is not lost.
     let mut signals = Signals::new()?;
+    if let Some(addr) = server.args.shutdown_addr {
+        let shutdown = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on `--shutdown-addr {addr}`"))?;
+        eprintln!(
+            "Listening for shutdown on tcp://{}/",
+            shutdown.local_addr()?
+        );
+        signals.shutdown = Some(shutdown);
+    }
     eprintln!("Serving HTTP on http://{local}/");
 
     let graceful = GracefulShutdown::new();
@@ -99,7 +109,7 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accepts the next connection once fewer than `--max-connections` are open; the permit
+/// Accepts the next connection once fewer than `--max-concurrent-connections` are open; the permit
 /// returned is the connection's place.
 async fn accept(
     listener: &TcpListener,
@@ -121,7 +131,7 @@ async fn accept(
             };
             if warn {
                 tracing::warn!(
-                    "every connection `--max-connections` allows is open; new ones wait until \
+                    "every connection `--max-concurrent-connections` allows is open; new ones wait until \
                      one closes"
                 );
             }
@@ -141,7 +151,7 @@ async fn accept(
     Ok((stream, peer, permit))
 }
 
-/// How many connections may be open at once: `--max-connections`, within the process's
+/// How many connections may be open at once: `--max-concurrent-connections`, within the process's
 /// open-file limit, which is first raised to its hard maximum (as Go's runtime does) since
 /// every connection is a file descriptor.
 pub(crate) fn connection_budget(wanted: usize) -> usize {
@@ -165,7 +175,7 @@ pub(crate) fn connection_budget(wanted: usize) -> usize {
             if room < wanted {
                 tracing::warn!(
                     "the open-file limit is {files}: at most {room} connections at once, not the \
-                     {wanted} of `--max-connections` (raise it with `ulimit -n`)"
+                     {wanted} of `--max-concurrent-connections` (raise it with `ulimit -n`)"
                 );
                 return room.max(1);
             }
@@ -175,8 +185,10 @@ pub(crate) fn connection_budget(wanted: usize) -> usize {
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, listened for from the start: a signal that arrives while the
-/// accept loop is busy is kept, not lost (a `ctrl_c()` made anew each turn would miss it).
+/// accept loop is busy is kept, not lost (a `ctrl_c()` made anew each turn would miss it);
+/// and a connection to `--shutdown-addr`, if given.
 struct Signals {
+    shutdown: Option<TcpListener>,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -189,26 +201,38 @@ impl Signals {
         {
             use tokio::signal::unix::{SignalKind, signal};
             Ok(Self {
+                shutdown: None,
                 int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
                 term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
             })
         }
         #[cfg(not(unix))]
-        Ok(Self {})
+        Ok(Self { shutdown: None })
     }
 
     async fn next(&mut self) -> &'static str {
+        let shutdown = async {
+            match &self.shutdown {
+                Some(listener) => {
+                    let _ = listener.accept().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         #[cfg(unix)]
         {
             tokio::select! {
                 _ = self.int.recv() => "SIGINT",
                 _ = self.term.recv() => "SIGTERM",
+                () = shutdown => "a connection to --shutdown-addr",
             }
         }
         #[cfg(not(unix))]
         {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+                () = shutdown => "a connection to --shutdown-addr",
+            }
         }
     }
 }

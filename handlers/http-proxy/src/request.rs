@@ -4,7 +4,6 @@
 //! it is logged with the trap.
 
 use crate::body::{Failure, Guarded, Outcome, RequestBody, Stop, Stopper};
-use crate::host::{HttpState, http};
 use crate::server::Server;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use worldhost_core::{Cause, Host};
@@ -68,6 +68,20 @@ fn names_its_host(request: &Request<Incoming>) -> bool {
     request.uri().authority().is_some() || first.is_some_and(|host| host.to_str().is_ok())
 }
 
+/// The headers of `-H`: a request's own of the same names are replaced, and a name given
+/// more than once keeps every value (as wasmtime serve does).
+fn add_headers(
+    headers: &mut hyper::HeaderMap,
+    added: &[(hyper::header::HeaderName, hyper::header::HeaderValue)],
+) {
+    for (name, _) in added {
+        headers.remove(name);
+    }
+    for (name, value) in added {
+        headers.append(name, value.clone());
+    }
+}
+
 async fn respond(
     server: &Server,
     request: Request<Incoming>,
@@ -85,8 +99,9 @@ async fn respond(
     // Hyper drops this future when the client goes away before the response: the guest,
     // which nobody waits for then, is stopped.
     let mut stop_on_drop = StopOnDrop(Some(stopper.clone()));
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let head = parts.method == hyper::Method::HEAD;
+    add_headers(&mut parts.headers, &server.headers);
     let body = RequestBody::new(
         body,
         server.args.max_request_body_size,
@@ -212,11 +227,16 @@ fn start(
     stopper: &Stopper,
 ) -> anyhow::Result<(ResponseReceiver, oneshot::Receiver<Outcome>)> {
     let runner = server.runner();
-    let mut store = runner.guest.store(HttpState::new(&server.outgoing))?;
+    let mut store = runner
+        .guest
+        .store_with((), |wasi| server.name_instance(wasi))?;
     let (response_tx, response_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
-    let incoming = http(store.data_mut()).new_incoming_request(Scheme::Http, request)?;
-    let out = http(store.data_mut()).new_response_outparam(response_tx)?;
+    let incoming = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, request)?;
+    let out = store.data_mut().http().new_response_outparam(response_tx)?;
     let name = server.name.clone();
     let limits = server.settings.limits;
     let stop = stopper.wait();
@@ -267,7 +287,7 @@ fn classify(
     name: &str,
     error: wasmtime::Error,
     runner: &crate::server::Runner,
-    store: &Store<Host<HttpState>>,
+    store: &Store<Host>,
 ) -> Failure {
     if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         tracing::warn!(

@@ -3,19 +3,21 @@
 //! keep-alive). The accept loop and shutdown are in `listen`, the tiered start in `start`.
 
 use crate::args::HttpProxyArgs;
-use crate::host::{self, HttpState, YIELD_AFTER};
+use crate::host::YIELD_AFTER;
 use crate::io::WriteBounded;
-use crate::outgoing::OutgoingPolicy;
+use crate::output::{Prefixed, Stream};
 use crate::pool;
 use crate::request;
 use anyhow::{Context as _, Result, bail};
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::Watcher;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Semaphore;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use worldhost_core::{GuestLinker, GuestPre, Host, RunContext, Settings};
@@ -32,17 +34,20 @@ pub(crate) struct Server {
     /// How many permits `permits` was given: what the instance pool holds of the component,
     /// at most `--max-concurrent-requests`.
     capacity: std::sync::atomic::AtomicUsize,
-    /// One permit per open connection (`--max-connections`, within the open-file limit).
+    /// One permit per open connection (`--max-concurrent-connections`, within the open-file limit).
     pub connections: Arc<Semaphore>,
-    pub outgoing: OutgoingPolicy,
+    /// The headers of `-H`, added to every request.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The number of the next instance (its `INSTANCE_ID`).
+    next_instance: AtomicU64,
 }
 
 /// The pre-instantiated component requests are served from.
 pub(crate) struct Runner {
     /// Makes each request's store (and ticks the engine's epoch while it lives).
-    pub guest: GuestPre<HttpState>,
+    pub guest: GuestPre,
     /// The same, with the proxy world's typed exports.
-    pub pre: ProxyPre<Host<HttpState>>,
+    pub pre: ProxyPre<Host>,
 }
 
 impl Runner {
@@ -55,7 +60,7 @@ impl Runner {
             ..*cx
         };
         let guest = GuestLinker::new_async(&cx)?
-            .provide(&["wasi:http"], host::link_http)?
+            .http()?
             .yield_after(YIELD_AFTER)
             // A server's guest reads its request, never the terminal.
             .wasi(|wasi| {
@@ -77,6 +82,22 @@ impl Server {
             self.permits.add_permits(holds - before);
         } else {
             self.permits.forget_permits(before - holds);
+        }
+    }
+
+    /// Names a new instance in its WASI context: `INSTANCE_ID` in its environment and, unless
+    /// `--no-logging-prefix`, its output lines prefixed with its number, as wasmtime serve does.
+    pub(crate) fn name_instance(&self, wasi: &mut WasiCtxBuilder) {
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        wasi.env("INSTANCE_ID", id.to_string());
+        if self.args.no_logging_prefix {
+            return;
+        }
+        if self.settings.stdio.stdout {
+            wasi.stdout(Prefixed::new(Stream::Stdout, format!("stdout [{id}] :: ")));
+        }
+        if self.settings.stdio.stderr {
+            wasi.stderr(Prefixed::new(Stream::Stderr, format!("stderr [{id}] :: ")));
         }
     }
 
@@ -120,8 +141,8 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
     if args.max_concurrent_requests == 0 {
         bail!("`--max-concurrent-requests 0` would refuse every request; give at least 1");
     }
-    if args.max_connections == 0 {
-        bail!("`--max-connections 0` would accept no connection; give at least 1");
+    if args.max_concurrent_connections == 0 {
+        bail!("`--max-concurrent-connections 0` would accept no connection; give at least 1");
     }
     for (flag, timeout) in [
         ("--header-read-timeout", args.header_read_timeout),
@@ -133,7 +154,7 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         }
     }
     let (runner, holds) = Runner::new(cx, args.max_concurrent_requests)?;
-    let connections = crate::listen::connection_budget(args.max_connections);
+    let connections = crate::listen::connection_budget(args.max_concurrent_connections);
     let server = Arc::new(Server {
         runner: RwLock::new(Arc::new(runner)),
         settings: cx.settings.clone(),
@@ -141,10 +162,40 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         permits: Arc::new(Semaphore::new(holds)),
         capacity: holds.into(),
         connections: Arc::new(Semaphore::new(connections)),
-        outgoing: OutgoingPolicy::new(&args.allow_outgoing)?,
+        headers: parse_headers(&args.headers)?,
+        next_instance: AtomicU64::new(0),
         args,
     });
     Ok(server)
+}
+
+/// The headers of `-H`: `name: value`, or `@FILE` with one per line.
+fn parse_headers(headers: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let mut parsed = Vec::new();
+    for header in headers {
+        match header.strip_prefix('@') {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("`-H @{file}`: cannot read the header file"))?;
+                for line in text.lines().filter(|line| !line.trim().is_empty()) {
+                    parsed.push(parse_header(line).with_context(|| format!("in `-H @{file}`"))?);
+                }
+            }
+            None => parsed.push(parse_header(header)?),
+        }
+    }
+    Ok(parsed)
+}
+
+fn parse_header(header: &str) -> Result<(HeaderName, HeaderValue)> {
+    let Some((name, value)) = header.split_once(':') else {
+        bail!("`-H {header}` has no `:`; write `-H 'name: value'`");
+    };
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .with_context(|| format!("`-H {header}`: `{}` is not a header name", name.trim()))?;
+    let value = HeaderValue::from_str(value.trim_start())
+        .with_context(|| format!("`-H {header}`: the value is not a header value"))?;
+    Ok((name, value))
 }
 
 /// Serves one connection until the client closes it or its header read times out; once
