@@ -22,7 +22,7 @@ fn inspect_shows_exported_functions_with_signatures() {
         .args(["inspect", guest::PROBE_EXPORT])
         .run()
         .success()
-        .stdout_has("handler    none: no handler recognises")
+        .stdout_has("handler    none: no handler claims it")
         .stdout_has("worldhost:probe/ping.ping@0.1.0: func() -> string");
 }
 

@@ -210,7 +210,7 @@ fn a_client_that_disconnects_mid_response_harms_no_other() {
 #[test]
 fn bounds_of_zero_are_refused() {
     for (flag, says) in [
-        ("--max-connections", "would accept no connection"),
+        ("--max-concurrent-connections", "would accept no connection"),
         (
             "--header-read-timeout",
             "would cut every client off at once",

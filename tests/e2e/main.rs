@@ -9,6 +9,8 @@ mod command;
 mod bad_input;
 // `inspect`, `handlers`, `--help` and the shorthand.
 mod cli;
+// wasmtime's flags: option groups, `-S http`, config, keyvalue, profile, coredump, stdin.
+mod flags;
 // The invoke handler: WAVE in and out, lookup, errors.
 mod invoke;
 // Property test: random WAVE values through an identity export come back equal.
@@ -52,6 +54,7 @@ mod tested {
         alloc, echo_stdin, exit_code, hello, print_args, print_env, probe_export, read_file, spin,
         trap, write_file,
     };
+    pub(crate) use crate::flags::{fetch, read_config};
     pub(crate) use crate::invoke::{invoke_calc, invoke_import};
     pub(crate) use crate::sandbox::connect;
     pub(crate) use crate::serve::{http_hello, http_routes, http_tail_call};

@@ -228,7 +228,7 @@ fn compile_and_inspect_refuse_the_flags_of_a_running_guest() {
     assert!(!dir.path().join("x.cwasm").exists());
     // Their help shows `-W`, not the flags they refuse. `-S` is taken, as by `wasmtime compile`.
     let help = worldhost().args(["compile", "--help"]).run();
-    let help = &help.success().stdout_has("-W <KEY=VAL>").stdout;
+    let help = &help.success().stdout_has("--wasm <KEY[=VAL[,..]]>").stdout;
     assert!(!help.contains("--dir") && !help.contains("--env"), "{help}");
     compile(&dir, guest::HELLO, "s.cwasm", &["-S", "cli"]);
 }

@@ -297,7 +297,7 @@ fn two_hundred_concurrent_requests_are_all_answered() {
 }
 
 /// A one-request HTTP server on 127.0.0.1 for the guest to call; returns its port.
-fn upstream(answer: &'static str) -> u16 {
+pub(crate) fn upstream(answer: &'static str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {

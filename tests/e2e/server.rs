@@ -92,6 +92,11 @@ impl Server {
             .status()
             .expect("kill runs");
         assert!(status.success());
+        self.wait()
+    }
+
+    /// Waits for the process to end (30 s at most).
+    pub(crate) fn wait(&mut self) -> ExitStatus {
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
