@@ -78,7 +78,7 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
             exit.exit_code()
         }
         Err(Err(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", wrapped(&format!("error: {e:#}"), stderr_width()));
             if e.is::<worldhost_core::UsageError>() {
                 ExitCode::from(2)
             } else {
@@ -103,6 +103,37 @@ fn man_page() -> anyhow::Result<ExitCode> {
     let mut page = Vec::new();
     clap_mangen::Man::new(command()).render(&mut page)?;
     print_stdout(&String::from_utf8_lossy(&page))
+}
+
+/// The width of the terminal stderr is, if it is one.
+fn stderr_width() -> Option<usize> {
+    let size = rustix::termios::tcgetwinsize(std::io::stderr()).ok()?;
+    Some(usize::from(size.ws_col)).filter(|w| *w >= 40)
+}
+
+/// `text` with each line longer than `width` broken at spaces, the rest of a line indented
+/// two more than its beginning: a message read in a terminal, not one line of 3,000
+/// characters. Without a width (not a terminal), as it is.
+fn wrapped(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return text.to_string();
+    };
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let mut current = " ".repeat(indent);
+        for word in line.trim_start().split(' ') {
+            if !current.trim().is_empty() && current.len() + 1 + word.len() > width {
+                out.push(std::mem::take(&mut current));
+                current = " ".repeat(indent + 2);
+            } else if !current.trim().is_empty() {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+        out.push(current);
+    }
+    out.join("\n")
 }
 
 /// Writes a command's whole output to stdout; see `worldhost_core::output`.
@@ -130,4 +161,19 @@ fn init_logging(verbose: u8) {
         .with_target(false)
         .try_init()
         .ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped;
+
+    #[test]
+    fn long_lines_wrap_at_spaces_and_short_ones_stay() {
+        let text = "error: one two three four five six\n  handler: seven eight nine";
+        assert_eq!(wrapped(text, None), text);
+        assert_eq!(
+            wrapped(text, Some(16)),
+            "error: one two\n  three four\n  five six\n  handler: seven\n    eight nine"
+        );
+    }
 }

@@ -73,7 +73,7 @@ pub struct Settings {
     pub coredump: Option<PathBuf>,
     /// The engine configuration of wasmtime's option groups (`-O`, `-C`, `-D`, `-W`, and
     /// `--config FILE`), as wasmtime-cli-flags builds it: every key means what it means to
-    /// `wasmtime run`. The handlers' engines are made from it ([`crate::engine::base_config`]).
+    /// `wasmtime run`. The handlers' engines are made from it (`engine::base_config`).
     pub engine: Config,
     /// The `-O` keys as given, for a handler that makes an instance pool of its own (a
     /// server), so that the user's pooling settings still apply there.

@@ -450,3 +450,19 @@ fn settings_that_change_the_code_have_their_own_cache_entries() {
     run(&["-W", "max-memory-size=100000000"]);
     assert_eq!(entries(), 3);
 }
+
+#[test]
+pub(crate) fn http_config() {
+    // The same -S keys for a server's guests as for a command's.
+    let server = Server::start(&[
+        "-S",
+        "config,config-var=colour=green",
+        "-S",
+        "keyvalue,keyvalue-in-memory-data=colour=blue",
+        guest::HTTP_CONFIG,
+    ]);
+    assert_eq!(
+        get(&server.url("/?colour")),
+        (200, "config=green keyvalue=blue\n".into())
+    );
+}

@@ -54,7 +54,7 @@ mod tested {
         alloc, echo_stdin, exit_code, hello, print_args, print_env, probe_export, read_file, spin,
         trap, write_file,
     };
-    pub(crate) use crate::flags::{fetch, read_config};
+    pub(crate) use crate::flags::{fetch, http_config, read_config};
     pub(crate) use crate::invoke::{invoke_calc, invoke_import};
     pub(crate) use crate::sandbox::connect;
     pub(crate) use crate::serve::{http_hello, http_routes, http_tail_call};
