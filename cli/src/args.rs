@@ -351,6 +351,22 @@ fn refuse_inapplicable(options: &CommonOptions) -> Result<()> {
             "worldhost always links wasi:cli (a server's guests get it too, as with wasmtime serve -S cli)",
         ),
         (
+            "-S p3",
+            wasi.p3 == Some(true),
+            "worldhost does not run WASI 0.3 worlds yet; its WASI 0.2 worlds run without the key",
+        ),
+        (
+            "-W component-model=n",
+            options.wasm.component_model == Some(false),
+            "worldhost runs components; a core module runs without the key",
+        ),
+        (
+            "-W reference-types=n",
+            options.wasm.reference_types == Some(false),
+            "this build has reference types always on (wasmtime's switch for them needs its `gc` \
+             feature, which worldhost is built without)",
+        ),
+        (
             "-D debugger",
             debug.debugger.is_some() || !debug.arg.is_empty(),
             "worldhost does not attach debugger components",

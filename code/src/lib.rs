@@ -89,16 +89,25 @@ pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> R
     })
 }
 
-/// A panic inside wasmtime while compiling (a bug of wasmtime's, such as `-D debug-info` on
-/// some DWARF) becomes an error that says so, instead of a Rust panic on the user's terminal:
-/// while a compilation runs, a panic whose location is in wasmtime's or Cranelift's sources is
-/// recorded, not printed; any other panic is printed as before.
+/// A panic inside wasmtime's compiler (a bug of wasmtime's, such as `-D debug-info` with
+/// `-D address-map=n`) becomes an error that says so, instead of a Rust panic on the user's
+/// terminal: while a compilation runs, a panic whose location is in the compiler's sources
+/// (Cranelift, Winch, wasmtime's environ and compiler crates: not its WASI or runtime) is not
+/// printed, and its message becomes the error; any other panic is printed as before.
 mod compiler_panic {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Mutex, Once};
 
     static COMPILING: AtomicUsize = AtomicUsize::new(0);
     static LAST: Mutex<Option<String>> = Mutex::new(None);
+    /// Where a compiler's panic is: these crates' sources.
+    const COMPILER_CRATES: &[&str] = &[
+        "/cranelift-",
+        "/wasmtime-internal-cranelift-",
+        "/wasmtime-internal-winch-",
+        "/winch-",
+        "/wasmtime-environ-",
+    ];
 
     pub(crate) fn caught<T>(compile: impl FnOnce() -> T) -> Result<T, String> {
         static HOOK: Once = Once::new();
@@ -106,16 +115,10 @@ mod compiler_panic {
             let printing = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
                 let file = info.location().map_or("", |l| l.file());
-                let in_compiler = ["wasmtime", "cranelift"].iter().any(|c| file.contains(c));
+                let in_compiler = COMPILER_CRATES.iter().any(|c| file.contains(c));
                 if COMPILING.load(Ordering::SeqCst) > 0 && in_compiler {
-                    let at = info
-                        .location()
-                        .map(|l| format!(" at {l}"))
-                        .unwrap_or_default();
-                    let message = (info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
-                        .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic".into());
-                    *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(message + &at);
+                    let at = info.location().map(|l| format!(" at {l}"));
+                    *LAST.lock().unwrap_or_else(|e| e.into_inner()) = at;
                 } else {
                     printing(info);
                 }
@@ -124,9 +127,14 @@ mod compiler_panic {
         COMPILING.fetch_add(1, Ordering::SeqCst);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(compile));
         COMPILING.fetch_sub(1, Ordering::SeqCst);
-        result.map_err(|_| {
-            (LAST.lock().unwrap_or_else(|e| e.into_inner()).take())
-                .unwrap_or_else(|| "a panic".into())
+        result.map_err(|payload| {
+            // The message is the panic's own (rayon hands a worker's panic on unchanged);
+            // where it happened is what the hook saw last.
+            let message = (payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let at = LAST.lock().unwrap_or_else(|e| e.into_inner()).take();
+            message + &at.unwrap_or_default()
         })
     }
 }

@@ -13,7 +13,7 @@ use crate::outcome::GuestExit;
 use crate::outgoing::OutgoingPolicy;
 use crate::settings::Settings;
 use crate::store::{EpochTicker, Limited, MemoryLimiter, limited_store};
-use crate::world::Item;
+use crate::world::{Item, WasmKind};
 use anyhow::{Context as _, Result, bail};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,8 +38,8 @@ pub struct Host<T = ()> {
     limits: MemoryLimiter,
     http: WasiHttpCtx,
     outgoing: OutgoingPolicy,
-    config: WasiConfigVariables,
-    keyvalue: WasiKeyValueCtx,
+    config: Arc<WasiConfigVariables>,
+    keyvalue: Arc<WasiKeyValueCtx>,
     /// The handler's own state.
     pub state: T,
 }
@@ -77,11 +77,11 @@ impl<T> Host<T> {
 }
 
 fn config_view<T>(host: &mut Host<T>) -> WasiConfig<'_> {
-    WasiConfig::from(&host.config)
+    WasiConfig::from(&*host.config)
 }
 
 fn keyvalue_view<T>(host: &mut Host<T>) -> WasiKeyValue<'_> {
-    WasiKeyValue::new(&host.keyvalue, &mut host.table)
+    WasiKeyValue::new(&*host.keyvalue, &mut host.table)
 }
 
 /// Links what the settings add to WASI 0.2 for every component (`-S http`, `-S config`,
@@ -233,6 +233,12 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
             argv: self.argv,
             yield_after: self.yield_after,
             wasi: self.wasi,
+            config: Arc::new((self.settings.config_vars.iter().flatten().cloned()).collect()),
+            keyvalue: Arc::new(
+                WasiKeyValueCtxBuilder::new()
+                    .in_memory_data(self.settings.keyvalue.iter().flatten().cloned())
+                    .build(),
+            ),
             _ticker: EpochTicker::when(ticks, &loaded.engine)?.map(Arc::new),
         })
     }
@@ -279,6 +285,10 @@ pub struct GuestPre<T: 'static = ()> {
     argv: Vec<String>,
     yield_after: Option<Duration>,
     wasi: Option<fn(&mut WasiCtxBuilder)>,
+    /// wasi:config's variables and wasi:keyvalue's data, made once for every store (a store
+    /// only reads them; a keyvalue bucket copies the data when opened).
+    config: Arc<WasiConfigVariables>,
+    keyvalue: Arc<WasiKeyValueCtx>,
     _ticker: Option<Arc<EpochTicker>>,
 }
 
@@ -316,10 +326,8 @@ impl<T: Send + 'static> GuestPre<T> {
             limits: MemoryLimiter::new(&settings.limits),
             http,
             outgoing: settings.http.outgoing.clone(),
-            config: (settings.config_vars.iter().flatten().cloned()).collect(),
-            keyvalue: WasiKeyValueCtxBuilder::new()
-                .in_memory_data(settings.keyvalue.iter().flatten().cloned())
-                .build(),
+            config: self.config.clone(),
+            keyvalue: self.keyvalue.clone(),
             state,
         };
         limited_store(self.engine(), &settings.limits, host, self.yield_after)
@@ -467,6 +475,27 @@ impl ModuleGuest {
             })?;
             provided.push(PREVIEW0.to_string());
         }
+        // `-W unknown-exports-allow` is for `Linker::module`, which the preloads go through.
+        if let Some(allow) = settings.unknown_exports_allow {
+            linker.allow_unknown_exports(allow);
+        }
+        // Compiled before the store's clock starts: `-W timeout` is the guest's time.
+        let preloaded = (preloads.iter())
+            .map(|(name, path)| {
+                let (binary, kind) = worldhost_code::kind::read_wasm(path)?;
+                if kind != WasmKind::CoreModule {
+                    bail!(
+                        "`--preload {name}={}` is a component; `--preload` takes core modules",
+                        path.display()
+                    );
+                }
+                let code = worldhost_code::compile(path, &loaded.engine, kind, &binary)?;
+                let worldhost_code::Code::Module(module) = code else {
+                    bail!("`--preload {name}` did not compile to a core module");
+                };
+                Ok((name, path, module))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let host = ModuleHost {
             wasi: settings
                 .wasi_builder(&settings.argv(&loaded.name, cx.args))?
@@ -479,20 +508,12 @@ impl ModuleGuest {
             let refused = store.data().limits.refused();
             GuestExit::error(&loaded.name, e, &settings.limits, refused, || doing)
         };
-        for (name, path) in preloads {
-            let preload = wasmtime::Module::from_file(&loaded.engine, path)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!(
-                        "`--preload {name}={}`: cannot load it as a core module",
-                        path.display()
-                    )
-                })?;
-            if let Err(e) = linker.module(&mut store, name, &preload) {
+        for (name, path, preload) in &preloaded {
+            if let Err(e) = linker.module(&mut store, name, preload) {
                 let doing = format!("cannot instantiate `--preload {name}={}`", path.display());
                 return Err(failed(&store, e, doing));
             }
-            provided.push(name.clone());
+            provided.push(name.to_string());
         }
         let missing: Vec<&Item> = (loaded.world.imports.iter())
             .filter(|i| {
@@ -510,9 +531,6 @@ impl ModuleGuest {
                 let provided: Vec<String> = provided.iter().map(|p| format!("`{p}`")).collect();
                 bail!(unprovided(loaded, &missing, &provided.join(", ")));
             }
-        }
-        if let Some(allow) = settings.unknown_exports_allow {
-            linker.allow_unknown_exports(allow);
         }
         match linker.instantiate(&mut store, module) {
             Ok(instance) => Ok(ModuleGuest {

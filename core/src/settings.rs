@@ -76,7 +76,7 @@ pub struct Settings {
     /// `wasmtime run`. The handlers' engines are made from it (`engine::base_config`).
     pub engine: Config,
     /// The `-O` keys as given, for a handler that makes an instance pool of its own (a
-    /// server), so that the user's pooling settings still apply there.
+    /// server sizes its pool's totals itself, and applies the user's other pooling keys).
     pub optimize: OptimizeOptions,
     /// The keys given that not every handler can apply, with why, for the check once the
     /// handler is known ([`Settings::check_for`]).

@@ -221,7 +221,7 @@ fn limits_from_w_apply_to_the_store() {
         .args(["run", "-W", "max-instances=1", guest::HELLO])
         .run()
         .code(1)
-        .stderr_has("instance");
+        .stderr_has("instance count too high");
 }
 
 #[test]
@@ -253,9 +253,16 @@ fn coredump_on_a_trap() {
         .code(134)
         .stderr_has("core dumped at");
     let bytes = std::fs::read(&dump).unwrap();
-    // A core dump is a wasm module with a `core` custom section.
+    // A core dump is a wasm module whose first section is the custom section `core`: id 0, a
+    // size, then the name's length (4) and `core`.
     assert_eq!(&bytes[..4], b"\0asm", "not a wasm core dump");
-    assert!(bytes.windows(4).any(|w| w == b"core"), "no core section");
+    assert_eq!(bytes[8], 0, "the first section is not a custom one");
+    let name_at = 9 + bytes[9..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+    assert_eq!(
+        &bytes[name_at..name_at + 5],
+        b"\x04core",
+        "not a `core` section"
+    );
 }
 
 #[test]
@@ -465,4 +472,30 @@ pub(crate) fn http_config() {
         get(&server.url("/?colour")),
         (200, "config=green keyvalue=blue\n".into())
     );
+}
+
+#[test]
+fn a_reactor_module_is_initialized_before_its_invoked_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let reactor = dir.path().join("reactor.wat");
+    std::fs::write(
+        &reactor,
+        r#"(module
+            (global $g (mut i32) (i32.const 0))
+            (func (export "_initialize") (global.set $g (i32.const 7)))
+            (func (export "get") (result i32) (global.get $g)))"#,
+    )
+    .unwrap();
+    let reactor = reactor.to_str().unwrap();
+    worldhost()
+        .args(["run", "--invoke", "get", reactor])
+        .run()
+        .success()
+        .stdout("7\n");
+    // The component's call flags are refused for a module, not dropped.
+    worldhost()
+        .args(["run", "--json", "--invoke", "get", reactor])
+        .run()
+        .code(1)
+        .stderr_has("`--json` is for a component's calls");
 }

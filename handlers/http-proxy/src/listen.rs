@@ -213,9 +213,17 @@ impl Signals {
     async fn next(&mut self) -> &'static str {
         let shutdown = async {
             match &self.shutdown {
-                Some(listener) => {
-                    let _ = listener.accept().await;
-                }
+                // Only a connection counts: a failed accept (out of descriptors, say, under a
+                // flood) must not stop the server.
+                Some(listener) => loop {
+                    match listener.accept().await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!("cannot accept on --shutdown-addr: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                },
                 None => std::future::pending().await,
             }
         };

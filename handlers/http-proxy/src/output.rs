@@ -1,9 +1,9 @@
 //! A server's guest output, as wasmtime serve writes it: each line on the server's stdout or
 //! stderr begins `stdout [ID] :: ` or `stderr [ID] :: `, ID being the instance's number (also
 //! in its environment as `INSTANCE_ID`), so that the output of requests served at once can be
-//! told apart; `--no-logging-prefix` leaves the lines as they are. A line is written at once
-//! (prefix and text in one write, under the stream's lock): concurrent instances interleave
-//! by whole lines, not within one.
+//! told apart; `--no-logging-prefix` leaves the lines as they are. What one write of the guest
+//! holds is written at once, prefixes included, under the stream's lock: output written a line
+//! at a time (as `println!` does) interleaves by whole lines across instances.
 
 use bytes::Bytes;
 use std::io::{self, Write as _};
@@ -22,34 +22,54 @@ pub(crate) enum Stream {
     Stderr,
 }
 
-/// One instance's stdout or stderr.
+/// An instance's number and, for each of its two streams, whether the next byte begins a
+/// line: one allocation per instance, shared by the clones WASI makes of the streams.
+pub(crate) struct Instance {
+    id: u64,
+    stdout_at_line_start: AtomicBool,
+    stderr_at_line_start: AtomicBool,
+}
+
+impl Instance {
+    /// Instance `id`, its streams at the start of a line.
+    pub(crate) fn new(id: u64) -> Arc<Self> {
+        Arc::new(Instance {
+            id,
+            stdout_at_line_start: AtomicBool::new(true),
+            stderr_at_line_start: AtomicBool::new(true),
+        })
+    }
+}
+
+/// One instance's stdout or stderr. The prefix is written only when the guest writes: an
+/// instance that prints nothing (most requests) costs no formatting.
 #[derive(Clone)]
 pub(crate) struct Prefixed {
     stream: Stream,
-    prefix: Arc<str>,
-    /// Whether the next byte begins a line (shared by the clones WASI makes of the stream).
-    at_line_start: Arc<AtomicBool>,
+    instance: Arc<Instance>,
 }
 
 impl Prefixed {
-    /// `stream`, its lines prefixed with `prefix`.
-    pub(crate) fn new(stream: Stream, prefix: String) -> Self {
+    /// `instance`'s `stream`.
+    pub(crate) fn new(stream: Stream, instance: &Arc<Instance>) -> Self {
         Prefixed {
             stream,
-            prefix: prefix.into(),
-            at_line_start: Arc::new(AtomicBool::new(true)),
+            instance: instance.clone(),
         }
     }
 
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut out = Vec::with_capacity(bytes.len() + self.prefix.len());
+        let (name, at_line_start) = match self.stream {
+            Stream::Stdout => ("stdout", &self.instance.stdout_at_line_start),
+            Stream::Stderr => ("stderr", &self.instance.stderr_at_line_start),
+        };
+        let mut out = Vec::with_capacity(bytes.len() + 32);
         for line in bytes.split_inclusive(|b| *b == b'\n') {
-            if self.at_line_start.load(Ordering::Relaxed) {
-                out.extend_from_slice(self.prefix.as_bytes());
+            if at_line_start.load(Ordering::Relaxed) {
+                write!(out, "{name} [{}] :: ", self.instance.id)?;
             }
             out.extend_from_slice(line);
-            self.at_line_start
-                .store(line.ends_with(b"\n"), Ordering::Relaxed);
+            at_line_start.store(line.ends_with(b"\n"), Ordering::Relaxed);
         }
         match self.stream {
             Stream::Stdout => io::stdout().lock().write_all(&out),

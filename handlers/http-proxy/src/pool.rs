@@ -84,6 +84,42 @@ impl PoolSize {
         if let Some(max) = settings.limits.max_memory_size {
             pooling.max_memory_size(max);
         }
+        if let Some(max) = settings.limits.max_table_elements {
+            pooling.table_elements(max);
+        }
+        // The user's own `-O pooling-*` keys win over the values above; the totals stay sized
+        // to the component and `--max-concurrent-requests`.
+        let user = &settings.optimize;
+        if let Some(n) = user.pooling_memory_keep_resident {
+            pooling.linear_memory_keep_resident(n);
+        }
+        if let Some(n) = user.pooling_table_keep_resident {
+            pooling.table_keep_resident(n);
+        }
+        if let Some(n) = user.pooling_decommit_batch_size {
+            pooling.decommit_batch_size(n);
+        }
+        if let Some(scan) = user.pooling_pagemap_scan {
+            pooling.pagemap_scan(scan);
+        }
+        if let Some(n) = user.pooling_max_unused_warm_slots {
+            pooling.max_unused_warm_slots(n);
+        }
+        if let Some(n) = user.pooling_max_memory_size {
+            pooling.max_memory_size(n);
+        }
+        if let Some(n) = user.pooling_table_elements {
+            pooling.table_elements(n);
+        }
+        if let Some(n) = user.pooling_max_core_instance_size {
+            pooling.max_core_instance_size(n);
+        }
+        if let Some(n) = user.pooling_max_component_instance_size {
+            pooling.max_component_instance_size(n);
+        }
+        if let Some(n) = user.pooling_async_stack_keep_resident {
+            pooling.async_stack_keep_resident(n);
+        }
         InstanceAllocationStrategy::Pooling(pooling)
     }
 }
@@ -95,6 +131,10 @@ pub(crate) fn sized<'a>(
     settings: &Settings,
     requests: usize,
 ) -> Result<(Cow<'a, Loaded>, usize)> {
+    if settings.optimize.pooling_allocator == Some(false) {
+        // `-O pooling-allocator=n`: wasmtime's on-demand allocator, which has no pool to size.
+        return Ok((Cow::Borrowed(loaded), requests));
+    }
     let Some(needs) = loaded.component()?.resources_required() else {
         // It instantiates modules it imports: its needs are unknown until it runs. Past the
         // pool, a request is answered 503.

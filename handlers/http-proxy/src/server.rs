@@ -5,7 +5,7 @@
 use crate::args::HttpProxyArgs;
 use crate::host::YIELD_AFTER;
 use crate::io::WriteBounded;
-use crate::output::{Prefixed, Stream};
+use crate::output::{Instance, Prefixed, Stream};
 use crate::pool;
 use crate::request;
 use anyhow::{Context as _, Result, bail};
@@ -93,11 +93,12 @@ impl Server {
         if self.args.no_logging_prefix {
             return;
         }
+        let instance = Instance::new(id);
         if self.settings.stdio.stdout {
-            wasi.stdout(Prefixed::new(Stream::Stdout, format!("stdout [{id}] :: ")));
+            wasi.stdout(Prefixed::new(Stream::Stdout, &instance));
         }
         if self.settings.stdio.stderr {
-            wasi.stderr(Prefixed::new(Stream::Stderr, format!("stderr [{id}] :: ")));
+            wasi.stderr(Prefixed::new(Stream::Stderr, &instance));
         }
     }
 

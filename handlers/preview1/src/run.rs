@@ -38,6 +38,9 @@ pub(crate) fn invoked(matches: &clap::ArgMatches) -> Option<String> {
 
 pub(crate) fn run(cx: RunContext<'_>, args: &Preview1Args) -> Result<ExitCode> {
     let invoke = invoked(cx.matches);
+    if invoke.is_some() {
+        refuse_component_call_flags(cx.matches)?;
+    }
     let words = cx.args;
     // `--invoke` takes the words after the module as its arguments, not the guest's argv.
     let cx = RunContext {
@@ -45,6 +48,15 @@ pub(crate) fn run(cx: RunContext<'_>, args: &Preview1Args) -> Result<ExitCode> {
         ..cx
     };
     let mut guest = ModuleGuest::instantiate(&cx, &args.preloads)?;
+    // A reactor (`_initialize`) is initialized first, as wasmtime does.
+    if let Some(initialize) = guest.instance.get_func(&mut guest.store, "_initialize") {
+        let initialize = initialize
+            .typed::<(), ()>(&guest.store)
+            .map_err(|e| guest.ended(e))?;
+        initialize
+            .call(&mut guest.store, ())
+            .map_err(|e| guest.ended(e))?;
+    }
     let Some(name) = invoke else {
         let start = guest
             .instance
@@ -91,6 +103,24 @@ pub(crate) fn run(cx: RunContext<'_>, args: &Preview1Args) -> Result<ExitCode> {
     }
     worldhost_core::output::write_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the invoke handler's call flags ask cannot be done for a core module's export: one
+/// call per process (as wasmtime), results printed as wasmtime prints them.
+fn refuse_component_call_flags(matches: &clap::ArgMatches) -> Result<()> {
+    let calls = matches.try_get_many::<String>("calls").ok().flatten();
+    if calls.is_some_and(|calls| calls.count() > 1) {
+        bail!("a core module takes one `--invoke NAME` per run, as in wasmtime");
+    }
+    for (id, flag) in [("json", "--json"), ("fail_on_err", "--fail-on-err")] {
+        if matches.try_get_one::<bool>(id).ok().flatten() == Some(&true) {
+            bail!(
+                "`{flag}` is for a component's calls; a core module's `--invoke` prints its \
+                 results one per line, as wasmtime does"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A word as a value of a core type: integers in decimal or `0x` hexadecimal, floats in
