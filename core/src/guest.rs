@@ -81,7 +81,7 @@ fn config_view<T>(host: &mut Host<T>) -> WasiConfig<'_> {
 }
 
 fn keyvalue_view<T>(host: &mut Host<T>) -> WasiKeyValue<'_> {
-    WasiKeyValue::new(&*host.keyvalue, &mut host.table)
+    WasiKeyValue::new(&host.keyvalue, &mut host.table)
 }
 
 /// Links what the settings add to WASI 0.2 for every component (`-S http`, `-S config`,
