@@ -31,6 +31,24 @@ pub fn handler_subcommands() -> Vec<(&'static str, &'static str, &'static str)> 
 
 /// The whole command line, with every linked handler's flags.
 pub fn command() -> Command {
+    command_for(None)
+}
+
+/// The command line for a process whose subcommand is `selected`: that subcommand is built
+/// whole and the others are only named, with their one-line help (what `--help`, clap's
+/// suggestions and its errors need). Every subcommand that runs or compiles holds the shared
+/// flags, wasmtime's option groups among them, and every handler's; building all of them
+/// for every process is time a 3 ms run notices. `None`: everything (completions, the man
+/// page, `help`, the tests).
+pub(crate) fn command_for(selected: Option<&str>) -> Command {
+    let whole = |name: &str| selected.is_none_or(|s| s == name);
+    let part = |name: &'static str, about: &'static str, build: &dyn Fn() -> Command| {
+        if whole(name) {
+            build()
+        } else {
+            Command::new(name).about(about)
+        }
+    };
     Command::new("worldhost")
         .about("Runs WebAssembly components: reads the component's WIT world and picks the handler that runs it")
         .version(env!("CARGO_PKG_VERSION"))
@@ -45,17 +63,19 @@ pub fn command() -> Command {
                 .help("Log what worldhost does on stderr (-vv, -vvv for more); RUST_LOG overrides"),
         )
         .after_help("`worldhost app.wasm ARGS…` is short for `worldhost run app.wasm ARGS…`.")
-        .subcommand(run_command())
+        .subcommand(part("run", RUN_ABOUT, &run_command))
         .subcommands(handler_subcommands().into_iter().map(|(name, about, handler)| {
-            run_command()
-                .name(name)
-                .about(about)
-                .override_usage(format!("worldhost {name} [OPTIONS] <COMPONENT> [ARGS]..."))
-                // The handler is given by the subcommand.
-                .mut_arg("handler", |a| a.hide(true).default_value(handler))
+            part(name, about, &|| {
+                run_command()
+                    .name(name)
+                    .about(about)
+                    .override_usage(format!("worldhost {name} [OPTIONS] <COMPONENT> [ARGS]..."))
+                    // The handler is given by the subcommand.
+                    .mut_arg("handler", |a| a.hide(true).default_value(handler))
+            })
         }))
-        .subcommand(compile_command())
-        .subcommand(inspect_command())
+        .subcommand(part("compile", COMPILE_ABOUT, &compile_command))
+        .subcommand(part("inspect", INSPECT_ABOUT, &inspect_command))
         .subcommand(cache_command())
         .subcommand(
             Command::new("handlers")
@@ -77,6 +97,24 @@ pub fn command() -> Command {
         )
 }
 
+const RUN_ABOUT: &str = "Run a component with the handler its world calls for";
+const COMPILE_ABOUT: &str =
+    "Precompile a component into an artifact that `run` and `serve` start without compiling";
+const INSPECT_ABOUT: &str =
+    "Show a component's world, its functions, and the handler that would run it";
+
+/// The subcommand `argv` (after [`expand_shorthand`]) names, if it names one; `help` needs
+/// every subcommand, so it names none here.
+pub(crate) fn selected_subcommand(argv: &[OsString]) -> Option<String> {
+    let first = argv.iter().skip(1).find(|a| !is_verbose_flag(a))?;
+    let first = first.to_str()?;
+    let known = SUBCOMMANDS.contains(&first)
+        || handler_subcommands()
+            .iter()
+            .any(|(name, _, _)| *name == first);
+    (known && first != "help").then(|| first.to_string())
+}
+
 fn run_command() -> Command {
     let cmd = Command::new("run").arg(handler_arg()).arg(
         Arg::new("component")
@@ -95,7 +133,7 @@ fn run_command() -> Command {
         .into_iter()
         .fold(cmd, |cmd, h| h.augment_args(cmd));
     // Set last: clap's derive turns an `Args` struct's doc comment into the command's about.
-    cmd.about("Run a component with the handler its world calls for")
+    cmd.about(RUN_ABOUT)
         .long_about(None)
         .override_usage("worldhost run [OPTIONS] <COMPONENT> [ARGS]...")
 }
@@ -118,7 +156,7 @@ fn compile_command() -> Command {
                 .help("The component or core module (.wasm or .wat)"),
         );
     with_code_flags(cmd)
-        .about("Precompile a component into an artifact that `run` and `serve` start without compiling")
+        .about(COMPILE_ABOUT)
         .long_about(None)
         .override_usage("worldhost compile [OPTIONS] <COMPONENT> [-o OUT]")
         .after_help(
@@ -198,9 +236,7 @@ fn inspect_command() -> Command {
         );
     // `-W`: an artifact compiled with `-W fuel` is inspected with it. The about is set after
     // the shared flags, whose doc comment clap would take for it.
-    with_code_flags(cmd)
-        .about("Show a component's world, its functions, and the handler that would run it")
-        .long_about(None)
+    with_code_flags(cmd).about(INSPECT_ABOUT).long_about(None)
 }
 
 /// `--handler NAME`: the names come from the registry, so `--help` and clap's error list them.
@@ -256,6 +292,33 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         command().debug_assert();
+        for name in ["run", "serve", "compile", "inspect", "cache"] {
+            command_for(Some(name)).debug_assert();
+        }
+    }
+
+    #[test]
+    fn only_the_subcommand_asked_for_is_built_whole() {
+        let selected = |args: &[&str]| {
+            let argv: Vec<OsString> = args.iter().map(OsString::from).collect();
+            selected_subcommand(&expand_shorthand(argv))
+        };
+        assert_eq!(selected(&["wh", "-v", "app.wasm"]).as_deref(), Some("run"));
+        assert_eq!(
+            selected(&["wh", "serve", "a.wasm"]).as_deref(),
+            Some("serve")
+        );
+        assert_eq!(selected(&["wh", "help", "serve"]), None);
+        assert_eq!(selected(&["wh", "--help"]), None);
+        // The others are still there for `--help` and suggestions, with their one-line help.
+        let run = command_for(Some("run"));
+        let serve = run.find_subcommand("serve").expect("serve is named");
+        assert!(serve.get_about().is_some() && serve.get_arguments().next().is_none());
+        let e = command_for(Some("run"))
+            .try_get_matches_from(["wh", "servee"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("serve"), "{e}");
     }
 
     #[test]

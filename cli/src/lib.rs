@@ -41,7 +41,8 @@ pub fn main() -> ExitCode {
 /// called more than once in a process (the fuzz targets do).
 pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let argv = app::expand_shorthand(argv.into_iter().collect());
-    let matches = match command().try_get_matches_from(argv) {
+    let selected = app::selected_subcommand(&argv);
+    let matches = match app::command_for(selected.as_deref()).try_get_matches_from(argv) {
         Ok(matches) => matches,
         Err(e) => {
             // Help and version go to stdout with 0; usage errors to stderr with 2.

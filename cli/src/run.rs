@@ -127,7 +127,7 @@ fn check_guest_args(
         ))
         .into());
     }
-    let command = crate::command();
+    let command = crate::app::command_for(Some(subcommand));
     let own = command.find_subcommand(subcommand);
     if let Some(option) = args
         .iter()

@@ -64,6 +64,21 @@ pub(crate) fn read_config() {
         .run()
         .success()
         .stdout("config a=<none>\nkeyvalue b=<none>\n");
+    // The same keys for a call, through the invoke handler: `run()` of the command's export.
+    worldhost()
+        .args([
+            "run",
+            "-S",
+            "config,config-var=greeting=hi",
+            "-S",
+            "keyvalue,keyvalue-in-memory-data=colour=red",
+            "--invoke",
+            "run()",
+            guest::READ_CONFIG,
+        ])
+        .run()
+        .success()
+        .stdout("config greeting=hi\nkeyvalue colour=red\nok\n");
     // Data for an interface that is not linked is refused, not dropped.
     worldhost()
         .args(["run", "-S", "config-var=a=b", guest::READ_CONFIG, "a", "b"])
