@@ -115,6 +115,12 @@ pub(crate) fn selected_subcommand(argv: &[OsString]) -> Option<String> {
     (known && first != "help").then(|| first.to_string())
 }
 
+/// The shared flags. `-R` (wasmtime's execution recording, which needs its `rr` feature) is
+/// accepted, so that its error says so, but not shown.
+fn shared_args(cmd: Command) -> Command {
+    SharedArgs::augment_args(cmd).mut_arg("record_raw", |arg| arg.hide(true))
+}
+
 fn run_command() -> Command {
     let cmd = Command::new("run").arg(handler_arg()).arg(
         Arg::new("component")
@@ -128,7 +134,7 @@ fn run_command() -> Command {
             .trailing_var_arg(true)
             .value_parser(value_parser!(OsString)),
     );
-    let cmd = SharedArgs::augment_args(cmd);
+    let cmd = shared_args(cmd);
     let cmd = handlers()
         .into_iter()
         .fold(cmd, |cmd, h| h.augment_args(cmd));
@@ -185,7 +191,7 @@ fn with_code_flags(cmd: Command) -> Command {
         .iter()
         .map(|(id, _)| *id)
         .chain(["wasi_raw"])
-        .fold(SharedArgs::augment_args(cmd), |cmd, id| {
+        .fold(shared_args(cmd), |cmd, id| {
             cmd.mut_arg(id, |arg| arg.hide(true))
         })
 }

@@ -149,7 +149,7 @@ impl SharedArgs {
         let mut engine = options
             .config(None)
             .map_err(anyhow::Error::from)
-            .context("wasmtime's options (`-O`, `-C`, `-D`, `-W`) cannot be applied")?;
+            .context("wasmtime's options (`-O`, `-C`, `-D`, `-W`, `-R`) cannot be applied")?;
         if let Some(Profile(strategy)) = self.profile {
             engine.profiler(strategy);
         }
