@@ -124,6 +124,7 @@ impl SharedArgs {
         let mut options = self.wasmtime.clone();
         configure(&mut options)?;
         refuse_inapplicable(&options)?;
+        refuse_unlinked_data(&options.wasi)?;
         let cache = !self.no_cache && options.codegen.cache != Some(false);
         options.codegen.cache = None;
         if let Some(file) = options.codegen.cache_config.take() {
@@ -206,28 +207,10 @@ impl SharedArgs {
             cache,
             allow_precompiled: self.allow_precompiled,
             argv0: self.argv0.clone(),
-            ..Settings::default()
+            // Filled below, once checked against the host.
+            dirs: Vec::new(),
+            env: Vec::new(),
         };
-        if wasi.config_var.len() + wasi.keyvalue_in_memory_data.len() > 0 {
-            let unused = [
-                (
-                    "config-var",
-                    "config",
-                    settings.config_vars.is_none() && !wasi.config_var.is_empty(),
-                ),
-                (
-                    "keyvalue-in-memory-data",
-                    "keyvalue",
-                    settings.keyvalue.is_none() && !wasi.keyvalue_in_memory_data.is_empty(),
-                ),
-            ];
-            if let Some((key, needs, _)) = unused.iter().find(|(_, _, unused)| *unused) {
-                bail!(
-                    "`-S {key}=…` gives the guest data through wasi:{needs}, which only \
-                     `-S {needs}` links; add `-S {needs}`"
-                );
-            }
-        }
         if on(wasi.inherit_env) {
             settings.env.extend(std::env::vars());
         }
@@ -309,6 +292,34 @@ fn only_for(options: &CommonOptions) -> Vec<OnlyFor> {
     let mut keys = of(&module, WasmKind::CoreModule);
     keys.extend(of(&component, WasmKind::Component));
     keys
+}
+
+/// Refuses data for an interface that its key does not link (`-S config-var` without
+/// `-S config`), which wasmtime drops without a word.
+fn refuse_unlinked_data(wasi: &wasmtime_cli_flags::WasiOptions) -> Result<()> {
+    let unlinked = [
+        (
+            "config-var",
+            "config",
+            wasi.config,
+            wasi.config_var.is_empty(),
+        ),
+        (
+            "keyvalue-in-memory-data",
+            "keyvalue",
+            wasi.keyvalue,
+            wasi.keyvalue_in_memory_data.is_empty(),
+        ),
+    ];
+    for (key, needs, linked, empty) in unlinked {
+        if !empty && linked != Some(true) {
+            bail!(
+                "`-S {key}=…` gives the guest data through wasi:{needs}, which only `-S {needs}` \
+                 links; add `-S {needs}`"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses the keys wasmtime accepts that cannot apply in worldhost, each with why.

@@ -125,7 +125,6 @@ pub struct GuestLinker<'a, T: 'static> {
     linker: Linker<Host<T>>,
     provided: Vec<String>,
     yield_after: Option<Duration>,
-    wasi: Option<fn(&mut WasiCtxBuilder)>,
     sync: bool,
 }
 
@@ -163,7 +162,6 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
             linker: Linker::new(&loaded.engine),
             provided: WASI_PACKAGES.iter().map(|p| format!("wasi:{p}")).collect(),
             yield_after: None,
-            wasi: None,
             sync,
         })
     }
@@ -198,13 +196,6 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
         self
     }
 
-    /// Adjusts every store's WASI context after the settings granted theirs (a server closes
-    /// stdin).
-    pub fn wasi(mut self, adjust: fn(&mut WasiCtxBuilder)) -> Self {
-        self.wasi = Some(adjust);
-        self
-    }
-
     /// Judges the imports nothing provides, then pre-instantiates the component.
     pub fn prepare(mut self) -> Result<GuestPre<T>> {
         let loaded = self.loaded;
@@ -232,7 +223,6 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
             name: loaded.name.clone(),
             argv: self.argv,
             yield_after: self.yield_after,
-            wasi: self.wasi,
             config: Arc::new((self.settings.config_vars.iter().flatten().cloned()).collect()),
             keyvalue: Arc::new(
                 WasiKeyValueCtxBuilder::new()
@@ -284,7 +274,6 @@ pub struct GuestPre<T: 'static = ()> {
     name: String,
     argv: Vec<String>,
     yield_after: Option<Duration>,
-    wasi: Option<fn(&mut WasiCtxBuilder)>,
     /// wasi:config's variables and wasi:keyvalue's data, made once for every store (a store
     /// only reads them; a keyvalue bucket copies the data when opened).
     config: Arc<WasiConfigVariables>,
@@ -300,16 +289,14 @@ impl<T: Send + 'static> GuestPre<T> {
     }
 
     /// [`GuestPre::store`], with this store's WASI context adjusted by `adjust` after the
-    /// settings granted theirs (a server names each instance and prefixes its output).
+    /// settings granted theirs (a server closes stdin, names each instance and prefixes its
+    /// output).
     pub fn store_with(
         &self,
         state: T,
         adjust: impl FnOnce(&mut WasiCtxBuilder),
     ) -> Result<Store<Host<T>>> {
         let mut wasi = self.settings.wasi_builder(&self.argv)?;
-        if let Some(adjust) = self.wasi {
-            adjust(&mut wasi);
-        }
         adjust(&mut wasi);
         let settings = &self.settings;
         let mut table = ResourceTable::new();

@@ -311,27 +311,6 @@ fn perfmap_profile_writes_the_map() {
 }
 
 #[test]
-fn a_function_without_results_prints_unit() {
-    worldhost()
-        .args([
-            "run",
-            "--invoke",
-            "nothing()",
-            "--invoke",
-            "add(1, 2)",
-            guest::INVOKE_CALC,
-        ])
-        .run()
-        .success()
-        .stdout("()\n3\n");
-    worldhost()
-        .args(["run", "--json", "--invoke", "nothing()", guest::INVOKE_CALC])
-        .run()
-        .success()
-        .stdout("null\n");
-}
-
-#[test]
 fn serve_adds_headers_names_instances_and_prefixes_their_output() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("headers");

@@ -139,6 +139,11 @@ fn a_function_without_results_prints_unit() {
         .run()
         .success()
         .stdout("()\n4\n");
+    worldhost()
+        .args(["run", "--json", "--invoke", "nothing()", guest::INVOKE_CALC])
+        .run()
+        .success()
+        .stdout("null\n");
 }
 
 #[test]

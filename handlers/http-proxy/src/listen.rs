@@ -33,9 +33,12 @@ pub(crate) async fn run(server: Arc<Server>) -> Result<ExitCode> {
     // Listen for signals before saying we serve: a signal right after the line is not lost.
     let mut signals = Signals::new()?;
     if let Some(addr) = server.args.shutdown_addr {
-        let shutdown = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on `--shutdown-addr {addr}`"))?;
+        let shutdown = TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on `--shutdown-addr {addr}`: {e}; choose a free address (port 0: \
+                     any free port, printed on stderr)"
+            )
+        })?;
         eprintln!(
             "Listening for shutdown on tcp://{}/",
             shutdown.local_addr()?

@@ -229,7 +229,7 @@ fn start(
     let runner = server.runner();
     let mut store = runner
         .guest
-        .store_with((), |wasi| server.name_instance(wasi))?;
+        .store_with((), |wasi| server.instance_wasi(wasi))?;
     let (response_tx, response_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
     let incoming = store

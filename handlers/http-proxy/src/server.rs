@@ -62,10 +62,6 @@ impl Runner {
         let guest = GuestLinker::new_async(&cx)?
             .http()?
             .yield_after(YIELD_AFTER)
-            // A server's guest reads its request, never the terminal.
-            .wasi(|wasi| {
-                wasi.stdin(wasmtime_wasi::p2::pipe::ClosedInputStream);
-            })
             .prepare()?;
         let pre = ProxyPre::new(guest.instance_pre().clone())
             .map_err(anyhow::Error::from)
@@ -85,9 +81,12 @@ impl Server {
         }
     }
 
-    /// Names a new instance in its WASI context: `INSTANCE_ID` in its environment and, unless
-    /// `--no-logging-prefix`, its output lines prefixed with its number, as wasmtime serve does.
-    pub(crate) fn name_instance(&self, wasi: &mut WasiCtxBuilder) {
+    /// A new instance's WASI context, past what the settings grant: stdin closed (a server's
+    /// guest reads its request, never the terminal), `INSTANCE_ID` in its environment and,
+    /// unless `--no-logging-prefix`, its output lines prefixed with its number, as wasmtime
+    /// serve does.
+    pub(crate) fn instance_wasi(&self, wasi: &mut WasiCtxBuilder) {
+        wasi.stdin(wasmtime_wasi::p2::pipe::ClosedInputStream);
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         wasi.env("INSTANCE_ID", id.to_string());
         if self.args.no_logging_prefix {
