@@ -200,6 +200,9 @@ impl SharedArgs {
             unknown_imports_default: on(wasm.unknown_imports_default),
             unknown_exports_allow: wasm.unknown_exports_allow,
             preview0: wasi.preview0 != Some(false),
+            // WASI 0.3's host functions are concurrent: they need the engine's concurrency
+            // support, which `-W concurrency-support=n` turns off for 0.2-only guests.
+            p3: wasi.p3 != Some(false) && wasm.concurrency_support != Some(false),
             coredump: options.debug.coredump.as_ref().map(PathBuf::from),
             engine,
             optimize: options.opts.clone(),
@@ -363,8 +366,9 @@ fn refuse_inapplicable(options: &CommonOptions) -> Result<()> {
         ),
         (
             "-S p3",
-            wasi.p3 == Some(true),
-            "worldhost does not run WASI 0.3 worlds yet; its WASI 0.2 worlds run without the key",
+            wasi.p3 == Some(true) && options.wasm.concurrency_support == Some(false),
+            "WASI 0.3 needs the engine's concurrency support, which `-W concurrency-support=n` \
+             turns off",
         ),
         (
             "-W component-model=n",

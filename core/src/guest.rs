@@ -1,4 +1,5 @@
-//! The one way a handler builds its guests. A [`GuestLinker`] links WASI 0.2 (sync or async)
+//! The one way a handler builds its guests. A [`GuestLinker`] links WASI 0.2 (sync or async;
+//! async adds WASI 0.3)
 //! from the shared settings, takes the handler's own host interfaces ([`GuestLinker::provide`]),
 //! then judges every import nothing provides (an error that names them, or with
 //! `-W unknown-imports-trap` functions that trap) and pre-instantiates the component. The
@@ -11,14 +12,14 @@ use crate::handler::RunContext;
 use crate::load::Loaded;
 use crate::outcome::GuestExit;
 use crate::outgoing::OutgoingPolicy;
-use crate::settings::Settings;
+use crate::settings::{Limits, Settings};
 use crate::store::{EpochTicker, Limited, MemoryLimiter, limited_store};
 use crate::world::{Item, WasmKind};
 use anyhow::{Context as _, Result, bail};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Accessor, Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -94,7 +95,7 @@ fn link_extras<T: Send + 'static>(
 ) -> Result<Vec<String>> {
     let mut provided = Vec::new();
     if settings.http.enabled {
-        link_http(linker, sync)?;
+        link_http(linker, sync, settings.p3)?;
         provided.push("wasi:http".to_string());
     }
     if settings.config_vars.is_some() {
@@ -108,11 +109,15 @@ fn link_extras<T: Send + 'static>(
     Ok(provided)
 }
 
-fn link_http<T: Send + 'static>(linker: &mut Linker<Host<T>>, sync: bool) -> Result<()> {
+/// wasi:http 0.2 (`sync`: its synchronous bindings), and 0.3 for async guests when `p3`.
+fn link_http<T: Send + 'static>(linker: &mut Linker<Host<T>>, sync: bool, p3: bool) -> Result<()> {
     if sync {
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
     } else {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+        if p3 {
+            wasmtime_wasi_http::p3::add_to_linker(linker)?;
+        }
     }
     Ok(())
 }
@@ -141,12 +146,18 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
         Ok(guest)
     }
 
-    /// For guests called asynchronously (from a tokio runtime): WASI 0.2's async bindings.
+    /// For guests called asynchronously (from a tokio runtime): WASI 0.2's async bindings,
+    /// and WASI 0.3 unless `-S p3=n` (real 0.3 guests import both: Rust's std on
+    /// `wasm32-wasip2` brings 0.2's `wasi:cli/environment`, for one). A 0.3 guest's calls go
+    /// through [`Guest::run_concurrent`].
     pub fn new_async(cx: &RunContext<'a>) -> Result<Self> {
         let mut guest = Self::empty(cx, false)?;
         let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
         options.network_error_code(cx.settings.network_error_code);
         wasmtime_wasi::p2::add_to_linker_with_options_async(&mut guest.linker, &options)?;
+        if cx.settings.p3 {
+            wasmtime_wasi::p3::add_to_linker(&mut guest.linker)?;
+        }
         let extras = link_extras(&mut guest.linker, cx.settings, false)?;
         guest.provided.extend(extras);
         Ok(guest)
@@ -171,7 +182,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
     /// (`wasmtime_wasi_http::WasiHttpView`).
     pub fn http(mut self) -> Result<Self> {
         if !self.provided.iter().any(|p| p == "wasi:http") {
-            link_http(&mut self.linker, self.sync)?;
+            link_http(&mut self.linker, self.sync, self.settings.p3)?;
             self.provided.push("wasi:http".into());
         }
         Ok(self)
@@ -200,6 +211,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
     pub fn prepare(mut self) -> Result<GuestPre<T>> {
         let loaded = self.loaded;
         let component = loaded.component()?;
+        check_wasi_versions(loaded, self.settings, self.sync)?;
         let missing: Vec<&Item> = (loaded.world.imports.iter())
             .filter(|item| !is_provided(item, &self.provided))
             .collect();
@@ -245,6 +257,70 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
             pre,
         })
     }
+
+    /// [`GuestLinker::instantiate`], for a guest called asynchronously.
+    pub async fn instantiate_async(self, state: T) -> Result<Guest<T>> {
+        let pre = self.prepare()?;
+        let mut store = pre.store(state)?;
+        let instance = pre.instantiate_async(&mut store).await?;
+        Ok(Guest {
+            store,
+            instance,
+            pre,
+        })
+    }
+}
+
+/// Refuses, with what to do, the WASI interfaces a component uses that no linker here has:
+/// a prerelease of WASI 0.3 (wasmtime 48 implements the release, 0.3.0, and its linker takes
+/// no prerelease name for it: the guests built against the release candidates fail), and
+/// WASI 0.3 where it is not linked (`-S p3=n`, or a handler that calls its guests
+/// synchronously). (wasi:config and wasi:keyvalue are linked at their prereleases.)
+fn check_wasi_versions(loaded: &Loaded, settings: &Settings, sync: bool) -> Result<()> {
+    let wasi = |item: &&Item| {
+        (item.interface.as_ref())
+            .filter(|i| i.namespace == "wasi")
+            .and_then(|i| i.version.clone())
+    };
+    let path = loaded.path.display();
+    let items = loaded.world.imports.iter().chain(&loaded.world.exports);
+    let versions: Vec<(&Item, semver::Version)> = items
+        .filter_map(|item| Some((item, wasi(&item)?)))
+        .collect();
+    let p3 = |v: &semver::Version| (v.major, v.minor) == (0, 3);
+    if let Some((item, _)) = versions.iter().find(|(_, v)| p3(v) && !v.pre.is_empty()) {
+        bail!(
+            "`{path}` uses `{}`, a prerelease of WASI 0.3, which worldhost (as wasmtime 48) \
+             does not implement: it implements the release, 0.3.0; rebuild the component \
+             against it (the wasip3 crate 0.9 or later, for Rust)",
+            item.name
+        );
+    }
+    let p3 = versions.iter().find(|(_, v)| p3(v));
+    if let Some((item, _)) = p3
+        && (sync || !settings.p3)
+    {
+        let why = if settings.p3 {
+            "this handler calls its guests as WASI 0.2 guests are called"
+        } else {
+            "`-S p3=n` turns it off; leave the key out"
+        };
+        bail!(
+            "`{path}` uses `{}`, of WASI 0.3, which is not linked here: {why}",
+            item.name
+        );
+    }
+    Ok(())
+}
+
+/// Runs `run` to its end on a tokio runtime of one thread: how a handler that runs one guest
+/// at a time (a command, a call) drives a guest called asynchronously (WASI 0.3).
+pub fn block_on<R>(run: impl Future<Output = Result<R>>) -> Result<R> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run)
 }
 
 /// Whether `provided` (packages, interfaces, plain names) covers the import `item`.
@@ -296,6 +372,30 @@ impl<T: Send + 'static> GuestPre<T> {
         state: T,
         adjust: impl FnOnce(&mut WasiCtxBuilder),
     ) -> Result<Store<Host<T>>> {
+        self.make_store(state, adjust, &self.settings.limits)
+    }
+
+    /// [`GuestPre::store_with`], for a store that serves many calls (a reused server
+    /// instance): `-W timeout` is not counted from its making, since the handler bounds each
+    /// call itself; every other limit is the same.
+    pub fn reusable_store_with(
+        &self,
+        state: T,
+        adjust: impl FnOnce(&mut WasiCtxBuilder),
+    ) -> Result<Store<Host<T>>> {
+        let limits = Limits {
+            timeout: None,
+            ..self.settings.limits
+        };
+        self.make_store(state, adjust, &limits)
+    }
+
+    fn make_store(
+        &self,
+        state: T,
+        adjust: impl FnOnce(&mut WasiCtxBuilder),
+        limits: &Limits,
+    ) -> Result<Store<Host<T>>> {
         let mut wasi = self.settings.wasi_builder(&self.argv)?;
         adjust(&mut wasi);
         let settings = &self.settings;
@@ -317,7 +417,17 @@ impl<T: Send + 'static> GuestPre<T> {
             keyvalue: self.keyvalue.clone(),
             state,
         };
-        limited_store(self.engine(), &settings.limits, host, self.yield_after)
+        limited_store(self.engine(), limits, host, self.yield_after)
+    }
+
+    /// The settings its stores are made with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The component's file name, as logs name it.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Instantiates the component into `store`; a trap in a start function is the guest's
@@ -391,6 +501,29 @@ impl<T: Send + 'static> Guest<T> {
     pub fn ended(&mut self, error: wasmtime::Error) -> anyhow::Error {
         write_coredump(&self.pre.settings, &mut self.store, &self.pre.name, &error);
         self.pre.ended(&self.store, error)
+    }
+
+    /// Runs `call` in the store's event loop, as WASI 0.3's async functions are called; a
+    /// failure is judged as [`Guest::ended`] judges it. `-W timeout` bounds the whole run,
+    /// waits included: epoch interruption stops a guest only while it computes, and a 0.3
+    /// guest may wait on a stream or a timer for ever (wasmtime#11869). A run past it ends as
+    /// a timeout, as a computing guest's does.
+    pub async fn run_concurrent<R: Send + 'static>(
+        &mut self,
+        call: impl AsyncFnOnce(&Accessor<Host<T>>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        let ran = self.store.run_concurrent(call);
+        let ran = match self.pre.settings.limits.timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, ran).await {
+                Ok(ran) => ran,
+                Err(_) => Err(wasmtime::Trap::Interrupt.into()),
+            },
+            None => ran.await,
+        };
+        match ran.and_then(|r| r) {
+            Ok(r) => Ok(r),
+            Err(e) => Err(self.ended(e)),
+        }
     }
 }
 

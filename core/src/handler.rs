@@ -5,7 +5,7 @@
 use crate::engine::EnginePlan;
 use crate::load::Loaded;
 use crate::settings::Settings;
-use crate::world::{WasmKind, World};
+use crate::world::{Item, WasmKind, World};
 use anyhow::Result;
 use clap::ArgMatches;
 use std::process::ExitCode;
@@ -42,6 +42,13 @@ pub trait Handler: Sync + 'static {
     /// How strongly it claims the component described by `world`, on the command line that
     /// `asked` describes. Only looks: it never runs anything.
     fn claim(&self, world: &World, asked: &Asked<'_>) -> Claim;
+    /// What it found in this component that it claims, when that says more than
+    /// [`Handler::looks_for`] (which version of its world, and why that one), in a phrase
+    /// that `inspect` shows as the reason for the choice: "it exports `wasi:cli/run@0.3.0`
+    /// (WASI 0.3)". `None` (the default) says it with `looks_for`.
+    fn found(&self, _world: &World) -> Option<String> {
+        None
+    }
     /// A subcommand of its own that means `run --handler NAME` (`serve` for the HTTP proxy),
     /// with its one-line help; `None` (the default) for none.
     fn subcommand(&self) -> Option<(&'static str, &'static str)> {
@@ -137,28 +144,50 @@ pub fn handler_named(name: &str) -> Option<&'static dyn Handler> {
 }
 
 /// The usual claim of a handler for one world: [`strength::WORLD`] when the component exports
-/// `interface` (`ns:pkg/iface`) at a version `versions` (a semver requirement: `"0.2"` takes
-/// every 0.2.x, not 0.20) accepts, otherwise the reason why not.
-pub fn claim_export(world: &World, interface: &str, versions: &str) -> Claim {
+/// `interface` (`ns:pkg/iface`) at a version one of `versions` accepts (semver requirements:
+/// `"0.2"` takes every 0.2.x, not 0.20), otherwise the reason why not.
+pub fn claim_export(world: &World, interface: &str, versions: &[&str]) -> Claim {
     if world.kind == WasmKind::CoreModule {
         return Claim::No("it is a core module, not a component".into());
     }
-    let Some(item) = world.export_of(interface) else {
+    let exported: Vec<&Item> = world.exports_of(interface).collect();
+    if exported.is_empty() {
         return Claim::No(format!("it does not export `{interface}`"));
-    };
-    let wanted = match semver::VersionReq::parse(&format!("~{versions}")) {
-        Ok(wanted) => wanted,
-        Err(e) => {
-            return Claim::No(format!(
-                "the handler's version `{versions}` is not one: {e}"
-            ));
-        }
-    };
-    match item.interface.as_ref().and_then(|i| i.version.as_ref()) {
-        Some(v) if wanted.matches(v) => Claim::Yes(strength::WORLD),
+    }
+    if export_version(world, interface, versions).is_some() {
+        return Claim::Yes(strength::WORLD);
+    }
+    let takes: Vec<String> = versions.iter().map(|v| format!("{v}.x")).collect();
+    match exported[0]
+        .interface
+        .as_ref()
+        .and_then(|i| i.version.as_ref())
+    {
+        Some(v) if v.pre.is_empty() => Claim::No(format!(
+            "it exports `{interface}@{v}`, and this handler takes {}",
+            takes.join(" or ")
+        )),
         Some(v) => Claim::No(format!(
-            "it exports `{interface}@{v}`, and this handler takes {versions}.x"
+            "it exports `{interface}@{v}`, a prerelease, and this handler takes the releases {} \
+             (rebuild the component against a released WIT)",
+            takes.join(" or ")
         )),
         None => Claim::No(format!("its `{interface}` export has no version")),
     }
+}
+
+/// The version at which the component exports `interface`, the first of `versions` (semver
+/// requirements, most wanted first) that one of its exports meets: a component that exports a
+/// world at two versions runs as the one its handler prefers.
+pub fn export_version<'w>(
+    world: &'w World,
+    interface: &str,
+    versions: &[&str],
+) -> Option<&'w semver::Version> {
+    versions.iter().find_map(|wanted| {
+        let wanted = semver::VersionReq::parse(&format!("~{wanted}")).ok()?;
+        (world.exports_of(interface))
+            .filter_map(|item| item.interface.as_ref()?.version.as_ref())
+            .find(|v| wanted.matches(v))
+    })
 }

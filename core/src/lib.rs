@@ -19,9 +19,10 @@ pub mod wit;
 pub mod world;
 
 pub use engine::EnginePlan;
-pub use guest::{Guest, GuestLinker, GuestPre, Host, ModuleGuest};
+pub use guest::{Guest, GuestLinker, GuestPre, Host, ModuleGuest, block_on};
 pub use handler::{
-    Asked, Claim, Handler, Registration, RunContext, UsageError, claim_export, handlers, strength,
+    Asked, Claim, Handler, Registration, RunContext, UsageError, claim_export, export_version,
+    handlers, strength,
 };
 pub use load::Loaded;
 pub use outcome::{Cause, GuestExit};

@@ -81,7 +81,10 @@ pub fn select(name: &str, world: &World, asked: &Asked<'_>) -> Result<Choice> {
     if let [handler] = winners.as_slice() {
         return Ok(Choice {
             handler: *handler,
-            reason: format!("it has {} (claim strength {top})", handler.looks_for()),
+            reason: match handler.found(world) {
+                Some(found) => format!("{found} (claim strength {top})"),
+                None => format!("it has {} (claim strength {top})", handler.looks_for()),
+            },
         });
     }
     let described: Vec<String> = winners

@@ -69,6 +69,9 @@ pub struct Settings {
     pub unknown_exports_allow: Option<bool>,
     /// A core module may import `wasi_unstable` (WASI preview 0; on unless `-S preview0=n`).
     pub preview0: bool,
+    /// WASI 0.3 is linked for guests called asynchronously (on unless `-S p3=n`, as in
+    /// wasmtime 48).
+    pub p3: bool,
     /// Where to write a core dump when the guest traps (`-D coredump=PATH`).
     pub coredump: Option<PathBuf>,
     /// The engine configuration of wasmtime's option groups (`-O`, `-C`, `-D`, `-W`, and
@@ -110,6 +113,7 @@ impl Default for Settings {
             unknown_imports_default: false,
             unknown_exports_allow: None,
             preview0: true,
+            p3: true,
             coredump: None,
             engine: Config::new(),
             optimize: OptimizeOptions::default(),

@@ -266,11 +266,30 @@ impl World {
 
     /// The export of interface `ns:pkg/iface` (any version), if the component has one.
     pub fn export_of(&self, interface: &str) -> Option<&Item> {
-        self.exports.iter().find(|item| {
+        self.exports_of(interface).next()
+    }
+
+    /// Its exports of `interface` (`ns:pkg/iface`), at any version: a component may export
+    /// one interface at two versions (a WASI 0.2 and a 0.3 world).
+    pub fn exports_of(&self, interface: &str) -> impl Iterator<Item = &Item> {
+        let interface = interface.to_string();
+        self.exports.iter().filter(move |item| {
             item.interface
                 .as_ref()
                 .is_some_and(|i| i.unversioned() == interface)
         })
+    }
+
+    /// Whether it imports or exports a WASI 0.3 interface (`wasi:…@0.3.x`).
+    pub fn uses_wasi_p3(&self) -> bool {
+        (self.imports.iter().chain(&self.exports))
+            .filter_map(|item| item.interface.as_ref())
+            .any(|i| {
+                i.namespace == "wasi"
+                    && i.version
+                        .as_ref()
+                        .is_some_and(|v| (v.major, v.minor) == (0, 3))
+            })
     }
 
     /// Every exported function, top level first, then those inside exported instances.

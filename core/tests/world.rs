@@ -3,7 +3,9 @@
 
 use wasmtime::Engine;
 use worldhost_core::world::ItemKind;
-use worldhost_core::{Claim, InterfaceName, Item, WasmKind, World, claim_export, strength};
+use worldhost_core::{
+    Claim, InterfaceName, Item, WasmKind, World, claim_export, export_version, strength,
+};
 
 #[test]
 fn interface_name_with_version_is_split() {
@@ -113,10 +115,33 @@ fn exporting(name: &str) -> World {
 
 #[test]
 fn a_claim_takes_versions_by_semver_not_by_prefix() {
-    let claim = |name| claim_export(&exporting(name), "wasi:cli/run", "0.2");
+    let claim = |name| claim_export(&exporting(name), "wasi:cli/run", &["0.2"]);
     assert_eq!(claim("wasi:cli/run@0.2.6"), Claim::Yes(strength::WORLD));
     assert_eq!(claim("wasi:cli/run@0.2.0"), Claim::Yes(strength::WORLD));
     assert!(matches!(claim("wasi:cli/run@0.20.1"), Claim::No(_)));
     assert!(matches!(claim("wasi:cli/run@0.3.0"), Claim::No(_)));
     assert!(matches!(claim("wasi:cli/run"), Claim::No(_)));
+}
+
+#[test]
+fn a_world_exported_at_two_versions_runs_as_the_one_preferred() {
+    let mut world = exporting("wasi:cli/run@0.2.6");
+    world
+        .exports
+        .extend(exporting("wasi:cli/run@0.3.0").exports);
+    let version =
+        |versions: &[&str]| export_version(&world, "wasi:cli/run", versions).map(|v| v.to_string());
+    assert_eq!(version(&["0.3", "0.2"]).as_deref(), Some("0.3.0"));
+    assert_eq!(version(&["0.2", "0.3"]).as_deref(), Some("0.2.6"));
+    assert_eq!(version(&["0.4"]), None);
+    assert_eq!(
+        claim_export(&world, "wasi:cli/run", &["0.3", "0.2"]),
+        Claim::Yes(strength::WORLD)
+    );
+    let rc = exporting("wasi:cli/run@0.3.0-rc-2026-03-15");
+    let claim = claim_export(&rc, "wasi:cli/run", &["0.3", "0.2"]);
+    assert!(
+        matches!(&claim, Claim::No(why) if why.contains("a prerelease") && why.contains("0.3.x or 0.2.x")),
+        "{claim:?}"
+    );
 }

@@ -9,7 +9,7 @@ fn inspect_names_the_handler_and_why() {
         .args(["inspect", guest::READ_FILE])
         .run()
         .success()
-        .stdout_has("handler    command: it has an export of `wasi:cli/run`")
+        .stdout_has("handler    command: it exports `wasi:cli/run@0.2.")
         .stdout_has("wasi:cli/run@0.2.")
         .stdout_has("run: func() -> result")
         .stdout_has("pass --dir HOST[::GUEST][::ro]")

@@ -255,8 +255,10 @@ fn resources_cannot_be_passed() {
         .run()
         .code(1)
         .one_paragraph_error()
-        .stderr_has("takes or returns a resource")
-        .stderr_has("cannot be passed to or printed on the command line");
+        .stderr_has(
+            "handles.make@0.1.0` returns `counter`, which holds a resource, stream or future",
+        )
+        .stderr_has("`worldhost repl` keeps resource handles by name");
 }
 
 #[test]

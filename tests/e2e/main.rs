@@ -23,6 +23,8 @@ mod precompiled;
 mod python;
 // The preview1 handler: core modules built for wasm32-wasip1.
 mod preview1;
+// WASI 0.3 worlds: a command and an HTTP service built with the wasip3 crate.
+mod p3;
 // worldhost repl: sessions on stdin and on a pseudo-terminal.
 mod repl;
 // The http-proxy handler over real sockets.
@@ -56,6 +58,7 @@ mod tested {
     };
     pub(crate) use crate::flags::{fetch, http_config, read_config};
     pub(crate) use crate::invoke::{invoke_calc, invoke_import};
+    pub(crate) use crate::p3::{p3_both, p3_command, p3_invoke};
     pub(crate) use crate::sandbox::connect;
     pub(crate) use crate::serve::{http_hello, http_routes, http_tail_call};
 }

@@ -1,16 +1,39 @@
-//! Instantiates a command with WASI linked and calls its `wasi:cli/run`.
+//! Instantiates a command with WASI linked and calls its `wasi:cli/run`: a WASI 0.2 command
+//! synchronously, a 0.3 one (an `async func run`) in the store's event loop, on a tokio runtime
+//! of one thread, as `wasmtime run` runs it.
 
 use anyhow::Result;
 use std::process::ExitCode;
-use wasmtime_wasi::p2::bindings::sync::Command;
-use worldhost_core::{GuestLinker, RunContext};
+use worldhost_core::{GuestLinker, RunContext, block_on};
 
+/// How `run` ended: `Ok(())` or `Err(())`, as wasi:cli/run returns it.
+fn status(ran: Result<(), ()>) -> ExitCode {
+    match ran {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(()) => ExitCode::FAILURE,
+    }
+}
+
+/// A WASI 0.2 command.
 pub(crate) fn run(cx: RunContext<'_>) -> Result<ExitCode> {
+    use wasmtime_wasi::p2::bindings::sync::Command;
     let mut guest = GuestLinker::new(&cx)?.instantiate(())?;
     let command = Command::new(&mut guest.store, &guest.instance)?;
     match command.wasi_cli_run().call_run(&mut guest.store) {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(())) => Ok(ExitCode::FAILURE),
+        Ok(ran) => Ok(status(ran)),
         Err(e) => Err(guest.ended(e)),
     }
+}
+
+/// A WASI 0.3 command.
+pub(crate) fn run_p3(cx: RunContext<'_>) -> Result<ExitCode> {
+    use wasmtime_wasi::p3::bindings::Command;
+    block_on(async {
+        let mut guest = GuestLinker::new_async(&cx)?.instantiate_async(()).await?;
+        let command = Command::new(&mut guest.store, &guest.instance)?;
+        let ran = guest
+            .run_concurrent(async |store| command.wasi_cli_run().call_run(store).await)
+            .await?;
+        Ok(status(ran))
+    })
 }

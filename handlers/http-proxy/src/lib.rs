@@ -45,7 +45,7 @@ impl Handler for HttpProxyHandler {
     }
 
     fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
-        claim_export(world, INCOMING_HANDLER, "0.2")
+        claim_export(world, INCOMING_HANDLER, &["0.2"])
     }
 
     fn subcommand(&self) -> Option<(&'static str, &'static str)> {

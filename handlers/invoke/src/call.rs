@@ -15,7 +15,7 @@ use wasmtime::component::wasm_wave::parser::ParserError;
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::wasm_wave::wasm::DisplayFuncResults;
 use worldhost_core::output::write_stdout;
-use worldhost_core::{GuestLinker, Loaded, RunContext};
+use worldhost_core::{GuestLinker, Loaded, RunContext, block_on};
 
 /// A call ready to run: the function and its typed arguments.
 pub(crate) struct Prepared<'a> {
@@ -57,8 +57,10 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
         }
     };
 
+    if concurrent(loaded, &prepared) {
+        return run_concurrent(&cx, prepared, args);
+    }
     let mut guest = GuestLinker::new(&cx)?.instantiate(())?;
-
     for call in prepared {
         let func = (guest.instance)
             .get_func(&mut guest.store, call.found.index)
@@ -67,22 +69,64 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
         if let Err(e) = func.call(&mut guest.store, &call.params, &mut results) {
             return Err(guest.ended(e));
         }
-        // One line per call, a function without results included: `()` as wasmtime prints
-        // it, `null` in JSON.
-        let line = if args.json {
-            results_to_json(&results).to_string()
-        } else {
-            DisplayFuncResults(&results).to_string()
-        };
-        if !write_stdout(&format!("{line}\n"))? {
-            break;
-        }
-        if args.fail_on_err && matches!(results.as_slice(), [Val::Result(Err(_))]) {
-            tracing::info!(call = %call.found.function.qualified_name(), "returned err; exiting 1");
-            return Ok(ExitCode::FAILURE);
+        if let Some(exit) = report(&call, &results, args)? {
+            return Ok(exit);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the calls need the store's event loop: one of them is an `async func`, or the
+/// component uses WASI 0.3 (whose host functions are concurrent).
+fn concurrent(loaded: &Loaded, prepared: &[Prepared<'_>]) -> bool {
+    prepared.iter().any(|call| call.found.ty.async_()) || loaded.world.uses_wasi_p3()
+}
+
+/// The calls, each in the store's event loop (as `wasmtime run --invoke` calls them), on a
+/// runtime of one thread.
+fn run_concurrent(
+    cx: &RunContext<'_>,
+    prepared: Vec<Prepared<'_>>,
+    args: &InvokeArgs,
+) -> Result<ExitCode> {
+    block_on(async {
+        let mut guest = GuestLinker::new_async(cx)?.instantiate_async(()).await?;
+        for call in prepared {
+            let func = (guest.instance)
+                .get_func(&mut guest.store, call.found.index)
+                .expect("the export index comes from this component");
+            let mut results = vec![Val::Bool(false); call.found.ty.results().len()];
+            let params = &call.params;
+            guest
+                .run_concurrent(async |store| {
+                    func.call_concurrent(store, params, &mut results).await
+                })
+                .await?;
+            if let Some(exit) = report(&call, &results, args)? {
+                return Ok(exit);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Prints a call's results, one line per call (a function without results included: `()` as
+/// wasmtime prints it, `null` in JSON); returns the exit status if the run ends here (stdout
+/// closed, or `--fail-on-err` and an `err(…)`).
+fn report(call: &Prepared<'_>, results: &[Val], args: &InvokeArgs) -> Result<Option<ExitCode>> {
+    let line = if args.json {
+        results_to_json(results).to_string()
+    } else {
+        DisplayFuncResults(results).to_string()
+    };
+    if !write_stdout(&format!("{line}\n"))? {
+        return Ok(Some(ExitCode::SUCCESS));
+    }
+    if args.fail_on_err && matches!(results, [Val::Result(Err(_))]) {
+        tracing::info!(call = %call.found.function.qualified_name(), "returned err; exiting 1");
+        return Ok(Some(ExitCode::FAILURE));
+    }
+    Ok(None)
 }
 
 /// The error `again` gives on `loaded` with its signatures in the component's own WIT names
@@ -116,17 +160,24 @@ fn prepare_as<'a>(loaded: &'a Loaded, call: &str, shown: &str) -> Result<Prepare
     })?;
     let found = find(loaded, untyped.name())?;
     let function = found.function;
-    let unpassable = found
-        .ty
-        .params()
-        .map(|(_, t)| t)
-        .chain(found.ty.results())
-        .find(|t| !passable(t));
-    if unpassable.is_some() {
+    // Each parameter and result with its WIT type as written, and what it is.
+    let params = (found.ty.params().map(|(_, t)| t)).zip(
+        function
+            .params
+            .iter()
+            .map(|(n, t)| ("takes", format!("{n}: {t}"))),
+    );
+    let results = (found.ty.results()).zip(function.results.iter().map(|t| ("returns", t.clone())));
+    if let Some((_, (verb, written))) = params.chain(results).find(|(t, _)| !passable(t)) {
         bail!(
-            "`{}` takes or returns a resource, stream or future (`{function}`); such handles \
-             cannot be passed to or printed on the command line",
-            function.qualified_name()
+            "`{}` {verb} `{written}`, which holds a resource, stream or future: a handle the \
+             command line cannot pass or print (`{function}`); {}",
+            function.qualified_name(),
+            if written.contains("stream<") || written.contains("future<") {
+                "call it from a component instead"
+            } else {
+                "`worldhost repl` keeps resource handles by name"
+            }
         );
     }
     let types: Vec<_> = found.ty.params().map(|(_, t)| t).collect();
