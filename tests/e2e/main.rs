@@ -58,7 +58,7 @@ mod tested {
     };
     pub(crate) use crate::flags::{fetch, http_config, read_config};
     pub(crate) use crate::invoke::{invoke_calc, invoke_import};
-    pub(crate) use crate::p3::{p3_both, p3_command, p3_invoke};
+    pub(crate) use crate::p3::{p3_both, p3_command, p3_invoke, p3_service};
     pub(crate) use crate::sandbox::connect;
     pub(crate) use crate::serve::{http_hello, http_routes, http_tail_call};
 }

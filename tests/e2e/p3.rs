@@ -1,7 +1,8 @@
-//! WASI 0.3 worlds: a command (tests/guests/p3-command) built with the wasip3 crate, whose
-//! every word goes through 0.3's interfaces, and async exports. Output and exit codes are
-//! those wasmtime 48 gives them.
+//! WASI 0.3 worlds: a command (tests/guests/p3-command) and an HTTP service (p3-service) built
+//! with the wasip3 crate, whose every word goes through 0.3's interfaces. Output, exit codes,
+//! and instance reuse are those wasmtime 48 gives them.
 
+use crate::server::{Server, client, get};
 use crate::worldhost;
 use worldhost_test_artifacts as guest;
 
@@ -150,6 +151,139 @@ pub(crate) fn p3_both() {
         .stdout_has(
             "it exports `wasi:cli/run@0.3.0` (WASI 0.3), and `@0.2.0` too: it runs as WASI 0.3",
         );
+}
+
+/// Reads the instance number out of the p3-service guest's `/count` answer.
+fn instance_of(answer: &str) -> String {
+    answer
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+pub(crate) fn p3_service() {
+    // Chosen by its world, and said so.
+    let mut server = Server::start_with_env(&[], "run", &["-v", guest::P3_SERVICE]);
+    assert!(
+        server
+            .stderr()
+            .contains("it exports `wasi:http/handler@0.3.0` (WASI 0.3)"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(
+        get(&server.url("/")),
+        (200, "Hello from a WASI 0.3 service!\n".into())
+    );
+    // A streamed request body comes back whole.
+    let body = "streamed through WASI 0.3 ".repeat(40_000);
+    let echoed = client()
+        .post(&server.url("/echo"))
+        .send(body.as_bytes())
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        echoed == body,
+        "{} bytes of {} came back",
+        echoed.len(),
+        body.len()
+    );
+    // A 10 MiB streamed response.
+    let big = client()
+        .get(&server.url("/big?mb=10"))
+        .call()
+        .unwrap()
+        .into_body()
+        .with_config()
+        .limit(20 << 20)
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(big.len(), 10 << 20);
+    assert!(big.iter().all(|&b| b == b'x'));
+    assert_eq!(server.stop("TERM").code(), Some(0));
+}
+
+#[test]
+fn p3_service_reuses_instances_as_wasmtime_serve_does() {
+    let server = Server::start(&["--max-instance-reuse-count", "3", guest::P3_SERVICE]);
+    let answers: Vec<String> = (0..4).map(|_| get(&server.url("/count")).1).collect();
+    let first = instance_of(&answers[0]);
+    assert_eq!(
+        answers[..3],
+        [1, 2, 3].map(|n| format!("request {n} of instance {first}\n")),
+        "one instance takes three requests"
+    );
+    assert_eq!(
+        answers[3],
+        format!("request 1 of instance {}\n", instance_of(&answers[3]))
+    );
+    assert_ne!(
+        instance_of(&answers[3]),
+        first,
+        "the fourth goes to a new instance"
+    );
+    // Past --idle-instance-timeout, a new instance.
+    let server = Server::start(&["--idle-instance-timeout", "100ms", guest::P3_SERVICE]);
+    let before = get(&server.url("/count")).1;
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = get(&server.url("/count")).1;
+    assert_ne!(
+        instance_of(&before),
+        instance_of(&after),
+        "{before} {after}"
+    );
+    assert!(after.starts_with("request 1 "), "{after}");
+}
+
+#[test]
+fn p3_service_trap_fails_its_request_and_the_next_is_served() {
+    let mut server = Server::start(&[guest::P3_SERVICE]);
+    let before = get(&server.url("/count")).1;
+    assert_eq!(get(&server.url("/trap")).0, 500);
+    let after = get(&server.url("/count")).1;
+    // The trapped instance was dropped: a fresh one answers.
+    assert!(after.starts_with("request 1 "), "{after}");
+    assert_ne!(instance_of(&before), instance_of(&after));
+    server.wait_for("`p3_service.wasm` trapped: wasm `unreachable` instruction executed");
+}
+
+#[test]
+fn p3_service_timeout_ends_a_computing_and_a_waiting_request() {
+    let server = Server::start(&["-W", "timeout=300ms", guest::P3_SERVICE]);
+    for route in ["/spin", "/sleep"] {
+        let started = std::time::Instant::now();
+        let (status, body) = get(&server.url(route));
+        assert_eq!(
+            (status, body.as_str()),
+            (504, "the request ran past its time limit\n"),
+            "{route}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{route}"
+        );
+        assert_eq!(get(&server.url("/")).0, 200, "served after {route}");
+    }
+}
+
+#[test]
+fn p3_service_outgoing_requests_go_to_allowed_hosts_only() {
+    let port = crate::serve::upstream("from upstream");
+    let url = format!("/fetch?url=http://127.0.0.1:{port}/x");
+    let denied = Server::start(&[guest::P3_SERVICE]);
+    let (status, body) = get(&denied.url(&url));
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "ErrorCode::HttpRequestDenied\n")
+    );
+    let allowed = format!("127.0.0.1:{port}");
+    let server = Server::start(&["--allow-outgoing", &allowed, guest::P3_SERVICE]);
+    assert_eq!(get(&server.url(&url)), (200, "200 from upstream".into()));
 }
 
 #[test]

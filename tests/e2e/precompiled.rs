@@ -115,7 +115,7 @@ fn a_precompiled_proxy_is_served() {
     assert!(
         server
             .stderr()
-            .contains("handler=\"http-proxy\" reason=it has an export"),
+            .contains("handler=\"http-proxy\" reason=it exports `wasi:http/incoming-handler@0.2."),
         "{}",
         server.stderr()
     );

@@ -23,9 +23,10 @@ pub(crate) fn http_routes() {
     // Chosen by its world: `run`, not `serve` (which names the handler).
     let mut server = Server::start_with_env(&[], "run", &["-v", guest::HTTP_ROUTES]);
     assert!(
-        server.stderr().contains(
-            "reason=it has an export of `wasi:http/incoming-handler` (claim strength 50)"
-        ),
+        server
+            .stderr()
+            .contains("reason=it exports `wasi:http/incoming-handler@0.2.")
+            && server.stderr().contains("(WASI 0.2) (claim strength 50)"),
         "{}",
         server.stderr()
     );
@@ -442,7 +443,7 @@ fn serve_on_a_component_without_the_incoming_handler() {
         .code(1)
         .one_paragraph_error()
         .stderr_has("`--handler http-proxy` cannot run")
-        .stderr_has("it does not export `wasi:http/incoming-handler`")
+        .stderr_has("it exports neither `wasi:http/incoming-handler` (WASI 0.2) nor `wasi:http/handler` (0.3)")
         .stderr_has("`wasi:cli/run@0.2.");
 }
 
@@ -491,7 +492,7 @@ fn inspect_and_help_know_the_proxy() {
         .args(["inspect", guest::HTTP_HELLO])
         .run()
         .success()
-        .stdout_has("handler    http-proxy: it has an export of `wasi:http/incoming-handler`");
+        .stdout_has("handler    http-proxy: it exports `wasi:http/incoming-handler@0.2.");
     worldhost()
         .args(["serve", "--help"])
         .run()

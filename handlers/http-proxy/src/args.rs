@@ -1,5 +1,6 @@
 //! The http-proxy handler's own flags.
 
+use crate::service::Reuse;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -74,8 +75,42 @@ pub(crate) struct HttpProxyArgs {
     #[arg(long)]
     pub no_logging_prefix: bool,
 
+    /// Requests one instance serves before it is dropped (as in wasmtime serve): 128 for a
+    /// WASI 0.3 service, 1 (a fresh instance per request) for a 0.2 proxy
+    #[arg(long, value_name = "N")]
+    pub max_instance_reuse_count: Option<usize>,
+
+    /// Requests one instance serves at once (as in wasmtime serve): 16 for a WASI 0.3
+    /// service; a 0.2 proxy takes one at a time
+    #[arg(long, value_name = "N")]
+    pub max_instance_concurrent_reuse_count: Option<usize>,
+
+    /// How long a reused instance waits for another request before it is dropped
+    #[arg(long, value_name = "DURATION", default_value = "1s",
+          value_parser = worldhost_core::settings::duration_parser())]
+    pub idle_instance_timeout: Duration,
+
     /// How long in-flight requests may run on after SIGINT or SIGTERM
     #[arg(long, value_name = "DURATION", default_value = "10s",
           value_parser = worldhost_core::settings::duration_parser())]
     pub shutdown_grace: Duration,
+}
+
+impl HttpProxyArgs {
+    /// How instances are reused, with wasmtime serve's defaults for the component's WASI
+    /// version (`p3`): a 0.2 proxy's handler cannot be called twice at once.
+    pub(crate) fn reuse(&self, p3: bool) -> Reuse {
+        let (total, concurrent) = if p3 { (128, 16) } else { (1, 1) };
+        Reuse {
+            total: self.max_instance_reuse_count.unwrap_or(total).max(1),
+            concurrent: match p3 {
+                true => self
+                    .max_instance_concurrent_reuse_count
+                    .unwrap_or(concurrent)
+                    .max(1),
+                false => 1,
+            },
+            idle: self.idle_instance_timeout,
+        }
+    }
 }

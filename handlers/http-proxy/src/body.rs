@@ -270,3 +270,39 @@ impl Drop for Guarded {
         }
     }
 }
+
+/// A response body that holds its request's place under `--max-concurrent-requests` until it
+/// has gone out or was dropped (a reused instance answers from its own task).
+pub(crate) struct Held {
+    inner: HyperOutgoingBody,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Held {
+    pub(crate) fn new(inner: HyperOutgoingBody, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Held {
+            inner,
+            _permit: permit,
+        }
+    }
+}
+
+impl Body for Held {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,6 +1,7 @@
-//! Serves `wasi:http/proxy` components over HTTP/1.1, one fresh instance per request, as
-//! `wasmtime serve` does: on tokio and hyper, with wasmtime-wasi-http's request and response
-//! types. Faults stay inside their request.
+//! Serves `wasi:http/proxy` (WASI 0.2) components over HTTP/1.1, one fresh instance per
+//! request, and `wasi:http/service` (0.3) components with instances reused across requests
+//! (`service`), as `wasmtime serve` does: on tokio and hyper, with wasmtime-wasi-http's request
+//! and response types. Faults stay inside their request, or under reuse their instance.
 
 mod args;
 mod body;
@@ -11,6 +12,7 @@ mod output;
 mod pool;
 mod request;
 mod server;
+mod service;
 mod start;
 
 #[doc(hidden)]
@@ -20,11 +22,22 @@ use args::HttpProxyArgs;
 use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
 use worldhost_core::{
-    Asked, Claim, EnginePlan, Handler, Registration, RunContext, Settings, World, claim_export,
+    Asked, Claim, EnginePlan, Handler, Registration, RunContext, Settings, WasmKind, World,
+    claim_export, export_version,
 };
 
-/// The interface a proxy exports.
+/// The interface a WASI 0.2 proxy exports.
 const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+/// The interface a WASI 0.3 service exports.
+const HANDLER: &str = "wasi:http/handler";
+
+/// Whether the component is served as a WASI 0.3 `wasi:http/service`: it exports its handler,
+/// and `-S p3=n` does not turn 0.3 off (a component that exports both worlds is then served
+/// as 0.2).
+fn serves_p3(world: &World, settings: &Settings) -> bool {
+    let p3 = export_version(world, HANDLER, &["0.3"]).is_some();
+    p3 && (settings.p3 || export_version(world, INCOMING_HANDLER, &["0.2"]).is_none())
+}
 
 /// The `http-proxy` handler.
 pub struct HttpProxyHandler;
@@ -37,21 +50,48 @@ impl Handler for HttpProxyHandler {
     }
 
     fn summary(&self) -> &'static str {
-        "serves wasi:http/proxy components over HTTP, a fresh instance per request (like `wasmtime serve`)"
+        "serves wasi:http/proxy (WASI 0.2) and wasi:http/service (0.3) components over HTTP (like `wasmtime serve`)"
     }
 
     fn looks_for(&self) -> &'static str {
-        "an export of `wasi:http/incoming-handler`"
+        "an export of `wasi:http/incoming-handler` (WASI 0.2) or `wasi:http/handler` (0.3)"
     }
 
     fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
-        claim_export(world, INCOMING_HANDLER, &["0.2"])
+        let p3 = claim_export(world, HANDLER, &["0.3"]);
+        if matches!(p3, Claim::Yes(_)) {
+            return p3;
+        }
+        let p2 = claim_export(world, INCOMING_HANDLER, &["0.2"]);
+        let exported = |interface| world.export_of(interface).is_some();
+        match (exported(HANDLER), exported(INCOMING_HANDLER)) {
+            // Its 0.3 handler at a version this handler does not take says more.
+            (true, false) => p3,
+            (false, false) if world.kind == WasmKind::Component => Claim::No(format!(
+                "it exports neither `{INCOMING_HANDLER}` (WASI 0.2) nor `{HANDLER}` (0.3)"
+            )),
+            _ => p2,
+        }
+    }
+
+    fn found(&self, world: &World) -> Option<String> {
+        let p3 = export_version(world, HANDLER, &["0.3"]);
+        let p2 = export_version(world, INCOMING_HANDLER, &["0.2"]);
+        Some(match (p3, p2) {
+            (Some(p3), Some(p2)) => format!(
+                "it exports `{HANDLER}@{p3}` (WASI 0.3) and `{INCOMING_HANDLER}@{p2}` (0.2): it \
+                 is served as 0.3, as wasmtime 48 serves it (`-S p3=n` serves it as 0.2)"
+            ),
+            (Some(p3), None) => format!("it exports `{HANDLER}@{p3}` (WASI 0.3)"),
+            (None, Some(p2)) => format!("it exports `{INCOMING_HANDLER}@{p2}` (WASI 0.2)"),
+            (None, None) => return None,
+        })
     }
 
     fn subcommand(&self) -> Option<(&'static str, &'static str)> {
         Some((
             "serve",
-            "Serve a wasi:http/proxy component over HTTP (`run --handler http-proxy`)",
+            "Serve a wasi:http/proxy or wasi:http/service component over HTTP (`run --handler http-proxy`)",
         ))
     }
 

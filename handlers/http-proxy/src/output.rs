@@ -9,11 +9,54 @@ use bytes::Bytes;
 use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+/// How a server's instances are named and their output written: each new instance takes the
+/// next number (its `INSTANCE_ID`) and, unless `--no-logging-prefix`, prefixes its lines with it.
+pub(crate) struct Instances {
+    next: AtomicU64,
+    prefix: bool,
+    stdout: bool,
+    stderr: bool,
+}
+
+impl Instances {
+    /// Numbering from 0; `prefix` unless `--no-logging-prefix`; `stdout` and `stderr` as the
+    /// settings give the guest the server's streams.
+    pub(crate) fn new(prefix: bool, stdout: bool, stderr: bool) -> Self {
+        Instances {
+            next: AtomicU64::new(0),
+            prefix,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// A new instance's WASI context, past what the settings grant: stdin closed (a server's
+    /// guest reads its request, never the terminal), `INSTANCE_ID` in its environment and,
+    /// unless `--no-logging-prefix`, its output lines prefixed with its number, as wasmtime
+    /// serve does.
+    pub(crate) fn wasi(&self, wasi: &mut WasiCtxBuilder) {
+        wasi.stdin(wasmtime_wasi::p2::pipe::ClosedInputStream);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        wasi.env("INSTANCE_ID", id.to_string());
+        if !self.prefix {
+            return;
+        }
+        let instance = Instance::new(id);
+        if self.stdout {
+            wasi.stdout(Prefixed::new(Stream::Stdout, &instance));
+        }
+        if self.stderr {
+            wasi.stderr(Prefixed::new(Stream::Stderr, &instance));
+        }
+    }
+}
 
 /// Which of the server's streams.
 #[derive(Clone, Copy)]

@@ -4,7 +4,7 @@
 //! it is logged with the trap.
 
 use crate::body::{Failure, Guarded, Outcome, RequestBody, Stop, Stopper};
-use crate::server::Server;
+use crate::server::{Runner, Server, Serving};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
@@ -110,7 +110,13 @@ async fn respond(
     );
     let request = Request::from_parts(parts, body);
 
-    let response = match start(server, request, permit, &stopper) {
+    let runner = server.runner();
+    if let Serving::Reused(dispatch) = &runner.serving {
+        let response = crate::service::respond(server, dispatch, request, permit, &stopper).await;
+        stop_on_drop.0 = None;
+        return response;
+    }
+    let response = match start(server, runner, request, permit, &stopper) {
         Ok((response, done)) => match response.await {
             // The guest answered, but its request was stopped first (its body cut off, say):
             // it answered a request it did not read whole.
@@ -183,7 +189,7 @@ impl Drop for StopOnDrop {
 
 /// The answer to a request stopped before its response began; the connection is closed, since
 /// the rest of its body was not read.
-fn stopped(why: Stop) -> Response<HyperOutgoingBody> {
+pub(crate) fn stopped(why: Stop) -> Response<HyperOutgoingBody> {
     closing(match why {
         Stop::BodyTooLarge => status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
         Stop::BodyTimeout => status(
@@ -195,7 +201,7 @@ fn stopped(why: Stop) -> Response<HyperOutgoingBody> {
 }
 
 /// The documented answer past `--max-concurrent-requests` (or past what the instance pool holds).
-fn too_many_requests() -> Response<HyperOutgoingBody> {
+pub(crate) fn too_many_requests() -> Response<HyperOutgoingBody> {
     status(
         StatusCode::SERVICE_UNAVAILABLE,
         "too many requests in flight\n",
@@ -220,16 +226,20 @@ type ResponseReceiver = oneshot::Receiver<
 /// stopped by `stopper`), not just until the headers are ready.
 fn start(
     server: &Server,
+    runner: Arc<Runner>,
     request: Request<
         impl hyper::body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
     >,
     permit: OwnedSemaphorePermit,
     stopper: &Stopper,
 ) -> anyhow::Result<(ResponseReceiver, oneshot::Receiver<Outcome>)> {
-    let runner = server.runner();
+    let Serving::Fresh(pre) = &runner.serving else {
+        anyhow::bail!("a reused instance's request reached the path of fresh instances");
+    };
+    let pre = pre.clone();
     let mut store = runner
         .guest
-        .store_with((), |wasi| server.instance_wasi(wasi))?;
+        .store_with((), |wasi| server.instances.wasi(wasi))?;
     let (response_tx, response_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
     let incoming = store
@@ -243,7 +253,7 @@ fn start(
     let stopper = stopper.clone();
     let guest = async move {
         let run = async {
-            let proxy = runner.pre.instantiate_async(&mut store).await?;
+            let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)

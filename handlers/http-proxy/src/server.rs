@@ -5,19 +5,19 @@
 use crate::args::HttpProxyArgs;
 use crate::host::YIELD_AFTER;
 use crate::io::WriteBounded;
-use crate::output::{Instance, Prefixed, Stream};
+use crate::output::Instances;
 use crate::pool;
 use crate::request;
+use crate::service::{self, Dispatch, Service};
 use anyhow::{Context as _, Result, bail};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use hyper_util::server::graceful::Watcher;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Semaphore;
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use worldhost_core::{GuestLinker, GuestPre, Host, RunContext, Settings};
@@ -38,23 +38,36 @@ pub(crate) struct Server {
     pub connections: Arc<Semaphore>,
     /// The headers of `-H`, added to every request.
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// The number of the next instance (its `INSTANCE_ID`).
-    next_instance: AtomicU64,
+    /// Numbers the instances and prefixes their output.
+    pub instances: Arc<Instances>,
 }
 
 /// The pre-instantiated component requests are served from.
 pub(crate) struct Runner {
     /// Makes each request's store (and ticks the engine's epoch while it lives).
-    pub guest: GuestPre,
-    /// The same, with the proxy world's typed exports.
-    pub pre: ProxyPre<Host>,
+    pub guest: Arc<GuestPre>,
+    /// How requests reach it.
+    pub serving: Serving,
+}
+
+/// How requests reach the component.
+pub(crate) enum Serving {
+    /// A fresh instance per request, from the proxy world's typed exports (a WASI 0.2 proxy).
+    Fresh(ProxyPre<Host>),
+    /// Instances reused across requests (a WASI 0.3 service, or a 0.2 proxy with
+    /// `--max-instance-reuse-count` above 1).
+    Reused(Dispatch),
 }
 
 impl Runner {
     /// Links `cx`'s component and pre-instantiates it, in an engine whose instance pool holds
-    /// `requests` of it at once where it can; returns how many it holds.
-    pub(crate) fn new(cx: &RunContext<'_>, requests: usize) -> Result<(Self, usize)> {
-        let (loaded, holds) = pool::sized(cx.component, cx.settings, requests)?;
+    /// `--max-concurrent-requests` of it at once where it can; returns how many it holds.
+    pub(crate) fn new(
+        cx: &RunContext<'_>,
+        args: &HttpProxyArgs,
+        instances: &Arc<Instances>,
+    ) -> Result<(Self, usize)> {
+        let (loaded, holds) = pool::sized(cx.component, cx.settings, args.max_concurrent_requests)?;
         let cx = RunContext {
             component: &loaded,
             ..*cx
@@ -63,10 +76,25 @@ impl Runner {
             .http()?
             .yield_after(YIELD_AFTER)
             .prepare()?;
-        let pre = ProxyPre::new(guest.instance_pre().clone())
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot prepare `{}` for serving", loaded.path.display()))?;
-        Ok((Self { guest, pre }, holds))
+        let guest = Arc::new(guest);
+        let p3 = crate::serves_p3(&loaded.world, cx.settings);
+        let reuse = args.reuse(p3);
+        let cannot = || format!("cannot prepare `{}` for serving", loaded.path.display());
+        let serving = if reuse.total > 1 || p3 {
+            let pre = service::proxy_pre(&guest, p3).with_context(cannot)?;
+            Serving::Reused(Service::dispatch(
+                guest.clone(),
+                pre,
+                instances.clone(),
+                reuse,
+            ))
+        } else {
+            let pre = ProxyPre::new(guest.instance_pre().clone())
+                .map_err(anyhow::Error::from)
+                .with_context(cannot)?;
+            Serving::Fresh(pre)
+        };
+        Ok((Self { guest, serving }, holds))
     }
 }
 
@@ -78,26 +106,6 @@ impl Server {
             self.permits.add_permits(holds - before);
         } else {
             self.permits.forget_permits(before - holds);
-        }
-    }
-
-    /// A new instance's WASI context, past what the settings grant: stdin closed (a server's
-    /// guest reads its request, never the terminal), `INSTANCE_ID` in its environment and,
-    /// unless `--no-logging-prefix`, its output lines prefixed with its number, as wasmtime
-    /// serve does.
-    pub(crate) fn instance_wasi(&self, wasi: &mut WasiCtxBuilder) {
-        wasi.stdin(wasmtime_wasi::p2::pipe::ClosedInputStream);
-        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        wasi.env("INSTANCE_ID", id.to_string());
-        if self.args.no_logging_prefix {
-            return;
-        }
-        let instance = Instance::new(id);
-        if self.settings.stdio.stdout {
-            wasi.stdout(Prefixed::new(Stream::Stdout, &instance));
-        }
-        if self.settings.stdio.stderr {
-            wasi.stderr(Prefixed::new(Stream::Stderr, &instance));
         }
     }
 
@@ -153,7 +161,13 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
             bail!("`{flag} 0` would cut every client off at once; give a duration such as `30s`");
         }
     }
-    let (runner, holds) = Runner::new(cx, args.max_concurrent_requests)?;
+    let stdio = &cx.settings.stdio;
+    let instances = Arc::new(Instances::new(
+        !args.no_logging_prefix,
+        stdio.stdout,
+        stdio.stderr,
+    ));
+    let (runner, holds) = Runner::new(cx, &args, &instances)?;
     let connections = crate::listen::connection_budget(args.max_concurrent_connections);
     let server = Arc::new(Server {
         runner: RwLock::new(Arc::new(runner)),
@@ -163,7 +177,7 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         capacity: holds.into(),
         connections: Arc::new(Semaphore::new(connections)),
         headers: parse_headers(&args.headers)?,
-        next_instance: AtomicU64::new(0),
+        instances,
         args,
     });
     Ok(server)

@@ -30,7 +30,7 @@ pub(crate) fn complete_in_background(server: &Arc<Server>, cx: &RunContext<'_>) 
                         settings: &settings,
                         args: &args,
                     };
-                    Runner::new(&cx, server.args.max_concurrent_requests)
+                    Runner::new(&cx, &server.args, &server.instances)
                 });
             match completed {
                 Ok((runner, holds)) => {
