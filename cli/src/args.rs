@@ -203,6 +203,17 @@ impl SharedArgs {
             // WASI 0.3's host functions are concurrent: they need the engine's concurrency
             // support, which `-W concurrency-support=n` turns off for 0.2-only guests.
             p3: wasi.p3 != Some(false) && wasm.concurrency_support != Some(false),
+            concurrency_auto: [
+                wasm.concurrency_support,
+                wasm.component_model_async,
+                wasm.component_model_more_async_builtins,
+                wasm.component_model_async_stackful,
+                wasm.component_model_threading,
+                wasm.component_model_error_context,
+                wasm.all_proposals,
+            ]
+            .iter()
+            .all(Option::is_none),
             coredump: options.debug.coredump.as_ref().map(PathBuf::from),
             engine,
             optimize: options.opts.clone(),

@@ -92,10 +92,11 @@ fn link_extras<T: Send + 'static>(
     linker: &mut Linker<Host<T>>,
     settings: &Settings,
     sync: bool,
+    p3: bool,
 ) -> Result<Vec<String>> {
     let mut provided = Vec::new();
     if settings.http.enabled {
-        link_http(linker, sync, settings.p3)?;
+        link_http(linker, sync, p3)?;
         provided.push("wasi:http".to_string());
     }
     if settings.config_vars.is_some() {
@@ -131,6 +132,9 @@ pub struct GuestLinker<'a, T: 'static> {
     provided: Vec<String>,
     yield_after: Option<Duration>,
     sync: bool,
+    /// Whether WASI 0.3 is linked: for async guests, unless `-S p3=n`, in an engine with
+    /// concurrency support (one for a component that uses no concurrency goes without).
+    p3: bool,
 }
 
 impl<'a, T: Send + 'static> GuestLinker<'a, T> {
@@ -141,7 +145,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
         let mut options = wasmtime_wasi::p2::bindings::sync::LinkOptions::default();
         options.network_error_code(cx.settings.network_error_code);
         wasmtime_wasi::p2::add_to_linker_with_options_sync(&mut guest.linker, &options)?;
-        let extras = link_extras(&mut guest.linker, cx.settings, true)?;
+        let extras = link_extras(&mut guest.linker, cx.settings, true, false)?;
         guest.provided.extend(extras);
         Ok(guest)
     }
@@ -155,10 +159,10 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
         let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
         options.network_error_code(cx.settings.network_error_code);
         wasmtime_wasi::p2::add_to_linker_with_options_async(&mut guest.linker, &options)?;
-        if cx.settings.p3 {
+        if guest.p3 {
             wasmtime_wasi::p3::add_to_linker(&mut guest.linker)?;
         }
-        let extras = link_extras(&mut guest.linker, cx.settings, false)?;
+        let extras = link_extras(&mut guest.linker, cx.settings, false, guest.p3)?;
         guest.provided.extend(extras);
         Ok(guest)
     }
@@ -174,6 +178,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
             provided: WASI_PACKAGES.iter().map(|p| format!("wasi:{p}")).collect(),
             yield_after: None,
             sync,
+            p3: !sync && cx.settings.p3 && loaded.engine.get_concurrency_support(),
         })
     }
 
@@ -182,7 +187,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
     /// (`wasmtime_wasi_http::WasiHttpView`).
     pub fn http(mut self) -> Result<Self> {
         if !self.provided.iter().any(|p| p == "wasi:http") {
-            link_http(&mut self.linker, self.sync, self.settings.p3)?;
+            link_http(&mut self.linker, self.sync, self.p3)?;
             self.provided.push("wasi:http".into());
         }
         Ok(self)
@@ -211,7 +216,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
     pub fn prepare(mut self) -> Result<GuestPre<T>> {
         let loaded = self.loaded;
         let component = loaded.component()?;
-        check_wasi_versions(loaded, self.settings, self.sync)?;
+        check_wasi_versions(loaded, self.settings, self.p3)?;
         let missing: Vec<&Item> = (loaded.world.imports.iter())
             .filter(|item| !is_provided(item, &self.provided))
             .collect();
@@ -276,7 +281,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
 /// no prerelease name for it: the guests built against the release candidates fail), and
 /// WASI 0.3 where it is not linked (`-S p3=n`, or a handler that calls its guests
 /// synchronously). (wasi:config and wasi:keyvalue are linked at their prereleases.)
-fn check_wasi_versions(loaded: &Loaded, settings: &Settings, sync: bool) -> Result<()> {
+fn check_wasi_versions(loaded: &Loaded, settings: &Settings, linked_p3: bool) -> Result<()> {
     let wasi = |item: &&Item| {
         (item.interface.as_ref())
             .filter(|i| i.namespace == "wasi")
@@ -298,12 +303,14 @@ fn check_wasi_versions(loaded: &Loaded, settings: &Settings, sync: bool) -> Resu
     }
     let p3 = versions.iter().find(|(_, v)| p3(v));
     if let Some((item, _)) = p3
-        && (sync || !settings.p3)
+        && !linked_p3
     {
-        let why = if settings.p3 {
-            "this handler calls its guests as WASI 0.2 guests are called"
+        let why = if !settings.p3 {
+            "`-S p3=n` (or `-W concurrency-support=n`) turns it off; leave the key out"
+        } else if !loaded.engine.get_concurrency_support() {
+            "the engine was made without concurrency support (`-W concurrency-support`)"
         } else {
-            "`-S p3=n` turns it off; leave the key out"
+            "this handler calls its guests as WASI 0.2 guests are called"
         };
         bail!(
             "`{path}` uses `{}`, of WASI 0.3, which is not linked here: {why}",

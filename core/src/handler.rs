@@ -67,6 +67,14 @@ pub trait Handler: Sync + 'static {
     fn engine(&self, _base: &wasmtime::Config, _settings: &Settings) -> EnginePlan {
         EnginePlan::Shared
     }
+    /// Whether this handler calls its guests in the store's event loop (wasmtime's
+    /// concurrency support) on the command line `asked` describes, even when the component
+    /// itself uses no concurrency: a server that reuses an instance for requests at once.
+    /// A component that uses it (WASI 0.3) gets it anyway; `false` (the default) otherwise,
+    /// which spares every store and call its cost.
+    fn concurrent(&self, _asked: &Asked<'_>) -> bool {
+        false
+    }
     /// Whether the words after the component on the command line go to the guest (a
     /// command's arguments, a call's); a handler that has no use for them (a server) returns
     /// false, and core refuses them as a usage error that shows where options go, instead of

@@ -53,16 +53,21 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
     let loaded = match precompiled_kind(path) {
         // An artifact decides its engine itself: each handler's engine is tried, the shared
         // one first.
+        // (with and without concurrency support, which the artifact says it was compiled
+        // with).
         Some(kind) => {
-            let targets: Vec<Target> = match forced {
-                Some(handler) => vec![target(settings, Some(handler), false)],
-                None => std::iter::once(target(settings, None, false))
-                    .chain(handlers().into_iter().filter_map(|handler| {
-                        let target = target(settings, Some(handler), false);
-                        target.handler.is_some().then_some(target)
-                    }))
-                    .collect(),
-            };
+            let targets: Vec<Target> = [false, true]
+                .into_iter()
+                .flat_map(|concurrent| match forced {
+                    Some(handler) => vec![target(settings, Some(handler), false, concurrent)],
+                    None => std::iter::once(target(settings, None, false, concurrent))
+                        .chain(handlers().into_iter().filter_map(|handler| {
+                            let target = target(settings, Some(handler), false, concurrent);
+                            target.handler.is_some().then_some(target)
+                        }))
+                        .collect(),
+                })
+                .collect();
             loader.load_precompiled(path, kind, &targets)?
         }
         None => {
@@ -72,15 +77,20 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
                 select("", &sketch, &request.asked).ok().map(|c| c.handler)
             };
             let handler = forced.or_else(guessed);
-            let target = target(settings, handler, request.provisional);
+            let concurrent = World::uses_concurrency(&binary)
+                || handler.is_some_and(|h| h.concurrent(&request.asked));
+            let target = target(settings, handler, request.provisional, concurrent);
             loader.load_binary(path, binary, kind, &target)?
         }
     };
     let choice = select(&path.display().to_string(), &loaded.world, &request.asked);
+    let has_concurrency = loaded.engine.get_concurrency_support();
     let loaded = match &choice {
         Ok(choice) => {
-            let wanted = target(settings, Some(choice.handler), false);
-            if wanted.handler == loaded.engine_handler {
+            let concurrent = has_concurrency || choice.handler.concurrent(&request.asked);
+            let wanted = target(settings, Some(choice.handler), false, concurrent);
+            let same_engine = concurrent == has_concurrency || !settings.concurrency_auto;
+            if wanted.handler == loaded.engine_handler && same_engine {
                 loaded
             } else {
                 tracing::debug!(
@@ -96,9 +106,18 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
 }
 
 /// The engine `handler`'s components run in (the shared one for `None`), with its start engine
-/// when `provisional` code is allowed.
-fn target(settings: &Settings, handler: Option<&'static dyn Handler>, provisional: bool) -> Target {
-    let base = base_config(settings);
+/// when `provisional` code is allowed; with wasmtime's concurrency support if the component
+/// uses it (`concurrent`: see [`World::uses_concurrency`]), unless the command line said.
+fn target(
+    settings: &Settings,
+    handler: Option<&'static dyn Handler>,
+    provisional: bool,
+    concurrent: bool,
+) -> Target {
+    let mut base = base_config(settings);
+    if settings.concurrency_auto {
+        base.concurrency_support(concurrent);
+    }
     let plan = match handler {
         Some(handler) => handler.engine(&base, settings),
         None => EnginePlan::Shared,

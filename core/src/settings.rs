@@ -69,6 +69,10 @@ pub struct Settings {
     pub unknown_exports_allow: Option<bool>,
     /// A core module may import `wasi_unstable` (WASI preview 0; on unless `-S preview0=n`).
     pub preview0: bool,
+    /// Whether each component's engine gets wasmtime's concurrency support only if the
+    /// component uses it: true unless the command line set `-W concurrency-support` or a
+    /// component-model async key itself.
+    pub concurrency_auto: bool,
     /// WASI 0.3 is linked for guests called asynchronously (on unless `-S p3=n`, as in
     /// wasmtime 48).
     pub p3: bool,
@@ -114,6 +118,7 @@ impl Default for Settings {
             unknown_exports_allow: None,
             preview0: true,
             p3: true,
+            concurrency_auto: true,
             coredump: None,
             engine: Config::new(),
             optimize: OptimizeOptions::default(),

@@ -244,6 +244,69 @@ impl World {
         (!truncated).then_some(world)
     }
 
+    /// Whether a component's binary uses the component model's concurrency (WASI 0.3's async
+    /// functions, streams, futures, tasks), read before it is compiled: its engine must then
+    /// have wasmtime's concurrency support, which costs every store some set-up and every call
+    /// some checks, and which an engine for a WASI 0.2 component goes without. Looks at the
+    /// outer component's types (an async function, a stream, a future, an error context, in an
+    /// import's instance type too), its canonical functions (an async lift or lower, a task or
+    /// stream built-in) and its WASI imports and exports at 0.3. A binary that does not parse
+    /// is taken to use it (compiling it will say what is wrong).
+    pub fn uses_concurrency(binary: &[u8]) -> bool {
+        use wasmparser::{
+            CanonicalFunction as Canon, CanonicalOption as Opt, ComponentDefinedType as Def,
+            ComponentType as Ty, InstanceTypeDeclaration as Decl, Payload,
+        };
+        fn concurrent_type(ty: &Ty<'_>) -> bool {
+            match ty {
+                Ty::Func(func) => func.async_,
+                Ty::Defined(Def::Future(_) | Def::Stream(_)) => true,
+                Ty::Instance(decls) => decls.iter().any(|decl| match decl {
+                    Decl::Type(ty) => concurrent_type(ty),
+                    _ => false,
+                }),
+                _ => false,
+            }
+        }
+        let async_options =
+            |options: &[Opt]| (options.iter()).any(|o| matches!(o, Opt::Async | Opt::Callback(_)));
+        let wasi_p3 = |name: &str| {
+            InterfaceName::parse(name).is_some_and(|i| {
+                i.namespace == "wasi" && i.version.is_some_and(|v| (v.major, v.minor) == (0, 3))
+            })
+        };
+        let mut found = false;
+        let parsed =
+            worldhost_code::kind::outer_payloads(binary, |payload| {
+                found =
+                    found
+                        || match payload {
+                            Payload::ComponentTypeSection(reader) => (reader.into_iter())
+                                .any(|ty| ty.map_or(true, |ty| concurrent_type(&ty))),
+                            Payload::ComponentCanonicalSection(reader) => {
+                                reader.into_iter().any(|canon| match canon {
+                                    Ok(
+                                        Canon::Lift { options, .. } | Canon::Lower { options, .. },
+                                    ) => async_options(&options),
+                                    Ok(Canon::ResourceNew { .. })
+                                    | Ok(Canon::ResourceDrop { .. })
+                                    | Ok(Canon::ResourceRep { .. }) => false,
+                                    // A task, stream, future, waitable or thread built-in, or one
+                                    // that does not parse.
+                                    _ => true,
+                                })
+                            }
+                            Payload::ComponentImportSection(reader) => (reader.into_iter())
+                                .any(|i| i.map_or(true, |i| wasi_p3(i.name.name))),
+                            Payload::ComponentExportSection(reader) => (reader.into_iter())
+                                .any(|e| e.map_or(true, |e| wasi_p3(e.name.name))),
+                            _ => false,
+                        };
+                Some(())
+            });
+        found || parsed != Some(false)
+    }
+
     /// Reads the imports and exports of a core module; imports are named `module::name`.
     pub fn of_module(module: &wasmtime::Module) -> Self {
         Self {

@@ -143,7 +143,7 @@ pub(crate) fn p3_both() {
         .run()
         .code(1)
         .stdout("")
-        .stderr_has("of WASI 0.3, which is not linked here: `-S p3=n` turns it off");
+        .stderr_has("of WASI 0.3, which is not linked here: `-S p3=n` (or");
     worldhost()
         .args(["inspect", guest::P3_BOTH])
         .run()

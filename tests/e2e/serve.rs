@@ -501,3 +501,34 @@ fn inspect_and_help_know_the_proxy() {
         .stdout_has("--allow-outgoing <HOST[:PORT]>")
         .stdout_has("--addr <SOCKADDR>");
 }
+
+#[test]
+fn a_proxy_reuses_instances_when_asked() {
+    // A 0.2 proxy gets a fresh instance per request (as in wasmtime serve) unless
+    // `--max-instance-reuse-count` says more; then one instance answers that many.
+    let ids = |server: &Server| -> Vec<String> {
+        (0..4)
+            .map(|_| get(&server.url("/env?name=INSTANCE_ID")).1)
+            .collect()
+    };
+    let fresh = Server::start(&[guest::HTTP_ROUTES]);
+    assert_eq!(
+        ids(&fresh),
+        [
+            "INSTANCE_ID=0\n",
+            "INSTANCE_ID=1\n",
+            "INSTANCE_ID=2\n",
+            "INSTANCE_ID=3\n"
+        ]
+    );
+    let reused = Server::start(&["--max-instance-reuse-count", "3", guest::HTTP_ROUTES]);
+    assert_eq!(
+        ids(&reused),
+        [
+            "INSTANCE_ID=0\n",
+            "INSTANCE_ID=0\n",
+            "INSTANCE_ID=0\n",
+            "INSTANCE_ID=1\n"
+        ]
+    );
+}

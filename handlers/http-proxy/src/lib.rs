@@ -103,6 +103,16 @@ impl Handler for HttpProxyHandler {
         host::engine(base, settings)
     }
 
+    fn concurrent(&self, asked: &Asked<'_>) -> bool {
+        // A 0.2 proxy whose instances are reused is called through wasmtime's dispatcher.
+        (asked
+            .matches
+            .try_get_one::<usize>("max_instance_reuse_count")
+            .ok())
+        .flatten()
+        .is_some_and(|&n| n > 1)
+    }
+
     fn takes_guest_args(&self) -> bool {
         false
     }
