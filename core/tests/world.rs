@@ -145,3 +145,38 @@ fn a_world_exported_at_two_versions_runs_as_the_one_preferred() {
         "{claim:?}"
     );
 }
+
+#[test]
+fn concurrency_is_seen_in_the_binary_before_compiling() {
+    let uses = |text: &str| World::uses_concurrency(&wat::parse_str(text).unwrap());
+    // A WASI 0.2 command: no concurrency, so its engine goes without.
+    assert!(!uses(
+        r#"(component
+            (import "wasi:cli/environment@0.2.6" (instance))
+            (core module $m (func (export "run") (result i32) i32.const 0))
+            (core instance $i (instantiate $m))
+            (func $run (result (result)) (canon lift (core func $i "run")))
+            (instance $r (export "run" (func $run)))
+            (export "wasi:cli/run@0.2.6" (instance $r)))"#
+    ));
+    assert!(!uses("(module)"));
+    // A WASI 0.3 import by name; an async function type; a stream type; an async lift.
+    assert!(uses(
+        r#"(component (import "wasi:cli/environment@0.3.0" (instance)))"#
+    ));
+    assert!(uses(r#"(component (type (func async (param "a" u32))))"#));
+    assert!(uses(r#"(component (type (stream u8)))"#));
+    assert!(uses(
+        r#"(component
+            (core module $m (func (export "f") (result i32) i32.const 0)
+                            (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0))
+            (core instance $i (instantiate $m))
+            (func (export "f") (canon lift (core func $i "f") async (callback (core func $i "cb")))))"#
+    ));
+    // Bytes that do not parse: taken to use it.
+    assert!(uses_bytes(b"\0asm\x0d\0\x01\0garbage"));
+}
+
+fn uses_bytes(binary: &[u8]) -> bool {
+    World::uses_concurrency(binary)
+}
