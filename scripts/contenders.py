@@ -31,17 +31,33 @@ def wasmtime_binary() -> Path:
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
     if WASMTIME_VERSION not in out.stdout:
         sys.exit(f"{binary} is {out.stdout.strip()}, not {WASMTIME_VERSION}")
-    return binary
+    return as_read_from_disk(binary)
 
 
 def worldhost_binary() -> Path:
     """The working tree's worldhost, built and copied into the bench folder, as the baseline
-    is (baseline_binary): a binary the linker has just written starts measurably slower (about
-    60 more page faults, 0.3-0.6 ms, seen 2026-12-02) than a copied one, which would be counted
-    against whichever contender was linked last."""
+    is (baseline_binary), and dropped from the page cache like it (as_read_from_disk): a
+    binary the linker has just written starts measurably slower (about 60 more page faults,
+    0.3-0.6 ms, seen 2026-12-02) than one read from disk, which would be counted against
+    whichever contender was linked last."""
     sh("cargo", "build", "--release", "-p", "worldhost", cwd=ROOT)
     binary = BENCH / "worldhost-working-tree"
     shutil.copy(ROOT / "target" / "release" / "worldhost", binary)
+    return as_read_from_disk(binary)
+
+
+def as_read_from_disk(binary: Path) -> Path:
+    """Drops `binary` from the page cache, so that its first run reads it as any installed
+    program is read (by the loader's readahead) and every contender starts from the same
+    state. A file just written (by the linker, or by a copy) stays cached in the shape of its
+    writes, and a run of it was seen 0.3 ms slower or faster than a run of the same bytes read
+    from disk (2026-12-02), depending on which contender was copied last."""
+    os.sync()
+    fd = os.open(binary, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
     return binary
 
 
@@ -59,7 +75,7 @@ def baseline_binary(rev: str) -> Path:
        cwd=tree)
     binary = BENCH / f"worldhost-{commit}"
     shutil.copy(ROOT / "target" / "release" / "worldhost", binary)
-    return binary
+    return as_read_from_disk(binary)
 
 
 def guest(name: str, target_triple: str = "wasm32-wasip2") -> Path:

@@ -345,3 +345,44 @@ fn a_wasi_0_3_prerelease_is_refused_with_what_to_rebuild_against() {
         .stderr_has("uses `wasi:cli/environment@0.3.0-rc-2026-03-15`, a prerelease of WASI 0.3")
         .stderr_has("it implements the release, 0.3.0; rebuild the component against it");
 }
+
+#[test]
+fn p3_command_and_service_run_precompiled() {
+    // An artifact records whether it was compiled with concurrency support (a 0.3 component's
+    // is, a 0.2 one's is not); each loads into the engine it was made for.
+    let dir = tempfile::tempdir().unwrap();
+    for (component, name) in [(guest::P3_COMMAND, "p3.cwasm"), (guest::HELLO, "p2.cwasm")] {
+        let out = dir.path().join(name).display().to_string();
+        worldhost()
+            .args(["compile", component, "-o", &out])
+            .run()
+            .success();
+    }
+    let artifact = |name: &str| dir.path().join(name).display().to_string();
+    worldhost()
+        .args(["run", "--allow-precompiled", &artifact("p3.cwasm")])
+        .run()
+        .success()
+        .stdout("Hello from WASI 0.3!\n");
+    worldhost()
+        .args(["run", "--allow-precompiled", &artifact("p2.cwasm")])
+        .run()
+        .success()
+        .stdout("Hello, world!\n");
+    // Without the flag, machine code is refused, 0.3 or not.
+    worldhost()
+        .args(["run", &artifact("p3.cwasm")])
+        .run()
+        .code(1)
+        .stderr_has("--allow-precompiled");
+    let out = dir.path().join("service.cwasm").display().to_string();
+    worldhost()
+        .args(["compile", guest::P3_SERVICE, "-o", &out])
+        .run()
+        .success();
+    let server = Server::start(&["--allow-precompiled", &out]);
+    assert_eq!(
+        get(&server.url("/")),
+        (200, "Hello from a WASI 0.3 service!\n".into())
+    );
+}

@@ -8,6 +8,7 @@
 //!   its `INSTANCE_ID` (instances are reused);
 //! - `/fetch?url=http://HOST:PORT/PATH`: GETs the URL through `wasi:http/client@0.3.0` and
 //!   answers with its status and body, or 502 and the error code;
+//! - `/slow?ms=N`: waits N ms on WASI 0.3's clock, then answers;
 //! - `/trap`: reaches `unreachable`; `/spin`: computes for ever; `/sleep`: waits for ever.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -109,6 +110,11 @@ impl wasip3::exports::http::handler::Guest for Service {
                 ),
                 Err(code) => text(502, format!("{code:?}\n")),
             },
+            "/slow" => {
+                let ms: u64 = query(&path, "ms").and_then(|n| n.parse().ok()).unwrap_or(100);
+                monotonic_clock::wait_for(ms * 1_000_000).await;
+                text(200, format!("waited {ms} ms\n"))
+            }
             "/trap" => core::arch::wasm32::unreachable(),
             "/spin" => {
                 let mut n: u64 = 0;
