@@ -323,11 +323,17 @@ fn check_wasi_versions(loaded: &Loaded, settings: &Settings, linked_p3: bool) ->
 /// Runs `run` to its end on a tokio runtime of one thread: how a handler that runs one guest
 /// at a time (a command, a call) drives a guest called asynchronously (WASI 0.3).
 pub fn block_on<R>(run: impl Future<Output = Result<R>>) -> Result<R> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    runtime()?.block_on(run)
+}
+
+/// A tokio runtime of one thread, for a handler that drives one guest called asynchronously
+/// over many steps (a REPL session): the tasks WASI 0.3 spawns for a guest's streams live
+/// as long as it.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(run)
+        .context("cannot start the async runtime")
 }
 
 /// Whether `provided` (packages, interfaces, plain names) covers the import `item`.
@@ -519,6 +525,18 @@ impl<T: Send + 'static> Guest<T> {
         &mut self,
         call: impl AsyncFnOnce(&Accessor<Host<T>>) -> wasmtime::Result<R>,
     ) -> Result<R> {
+        match self.run_concurrent_unjudged(call).await {
+            Ok(r) => Ok(r),
+            Err(e) => Err(self.ended(e)),
+        }
+    }
+
+    /// [`Guest::run_concurrent`], with the failure left as wasmtime gave it (a timeout as the
+    /// interrupt trap), for a handler that judges it itself ([`GuestPre::classify`]).
+    pub async fn run_concurrent_unjudged<R: Send + 'static>(
+        &mut self,
+        call: impl AsyncFnOnce(&Accessor<Host<T>>) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
         let ran = self.store.run_concurrent(call);
         let ran = match self.pre.settings.limits.timeout {
             Some(timeout) => match tokio::time::timeout(timeout, ran).await {
@@ -527,10 +545,7 @@ impl<T: Send + 'static> Guest<T> {
             },
             None => ran.await,
         };
-        match ran.and_then(|r| r) {
-            Ok(r) => Ok(r),
-            Err(e) => Err(self.ended(e)),
-        }
+        ran.and_then(|r| r)
     }
 }
 

@@ -19,7 +19,7 @@ pub mod wit;
 pub mod world;
 
 pub use engine::EnginePlan;
-pub use guest::{Guest, GuestLinker, GuestPre, Host, ModuleGuest, block_on};
+pub use guest::{Guest, GuestLinker, GuestPre, Host, ModuleGuest, block_on, runtime};
 pub use handler::{
     Asked, Claim, Handler, Registration, RunContext, UsageError, claim_export, export_version,
     handlers, strength,

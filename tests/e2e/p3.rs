@@ -386,3 +386,19 @@ fn p3_command_and_service_run_precompiled() {
         (200, "Hello from a WASI 0.3 service!\n".into())
     );
 }
+
+#[test]
+fn p3_repl_calls_async_exports_on_one_instance() {
+    worldhost()
+        .args(["repl", guest::P3_INVOKE])
+        .stdin("slow-add(1, 2)\nlet g = greet(\"Ada\")\ng\nmul(6, 7)\n.reset\nslow-add(2, 3)\n")
+        .run()
+        .success()
+        .stdout("3\n\"Hello, Ada!\"\n42\n5\n");
+    worldhost()
+        .args(["repl", guest::P3_INVOKE])
+        .stdin("crash()\n")
+        .run()
+        .code(134)
+        .stderr_has("trapped");
+}

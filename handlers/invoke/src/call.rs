@@ -82,6 +82,12 @@ fn concurrent(loaded: &Loaded, prepared: &[Prepared<'_>]) -> bool {
     prepared.iter().any(|call| call.found.ty.async_()) || loaded.world.uses_wasi_p3()
 }
 
+/// Whether any call into the component may need the store's event loop: it exports an
+/// `async func`, or uses WASI 0.3 (a REPL session decides once, for every line).
+pub(crate) fn any_concurrent(loaded: &Loaded) -> bool {
+    loaded.world.exported_functions().any(|f| f.ty.async_()) || loaded.world.uses_wasi_p3()
+}
+
 /// The calls, each in the store's event loop (as `wasmtime run --invoke` calls them), on a
 /// runtime of one thread.
 fn run_concurrent(

@@ -13,7 +13,8 @@
 //! On a terminal: line editing, history kept between sessions, tab completion of function and
 //! bound names (rustyline). Otherwise (a script on stdin): no prompt, and the first error ends
 //! the session with a non-zero status. A trap ends only the call: the instance is poisoned, and
-//! the REPL offers a fresh one (`.reset`).
+//! the REPL offers a fresh one (`.reset`). A component with `async func` exports or WASI 0.3 is
+//! called in its store's event loop, as `--invoke` calls it.
 
 use crate::call::{caret, describe};
 use crate::json::results_to_json;
@@ -30,7 +31,7 @@ use wasmtime::component::types::Type;
 use wasmtime::component::wasm_wave::wasm::DisplayValue;
 use worldhost_core::output::write_stdout;
 use worldhost_core::wit::wit_type;
-use worldhost_core::{Guest, GuestLinker, Loaded, RunContext};
+use worldhost_core::{Guest, GuestLinker, Loaded, RunContext, runtime};
 
 mod editor;
 mod parse;
@@ -58,6 +59,8 @@ struct Session<'s, 'a> {
     cx: &'s RunContext<'a>,
     guest: Guest<()>,
     bindings: BTreeMap<String, Binding>,
+    /// For a component called in its event loop (async exports, WASI 0.3).
+    runtime: Option<tokio::runtime::Runtime>,
     poisoned: bool,
     json: bool,
     fail_on_err: bool,
@@ -79,10 +82,19 @@ pub(crate) fn run(cx: RunContext<'_>, json: bool, fail_on_err: bool) -> Result<E
         ..cx
     };
     let interactive = std::io::stdin().is_terminal();
-    let guest = GuestLinker::new(&cx)?.instantiate(())?;
+    // A component with async exports or WASI 0.3 is called in its store's event loop, on a
+    // runtime that lives as long as the session.
+    let runtime = crate::call::any_concurrent(&named)
+        .then(runtime)
+        .transpose()?;
+    let guest = match &runtime {
+        Some(runtime) => runtime.block_on(GuestLinker::new_async(&cx)?.instantiate_async(()))?,
+        None => GuestLinker::new(&cx)?.instantiate(())?,
+    };
     let mut session = Session {
         cx: &cx,
         guest,
+        runtime,
         bindings: BTreeMap::new(),
         poisoned: false,
         json,
@@ -181,7 +193,10 @@ impl<'a> Session<'_, 'a> {
     fn reset(&mut self) -> Result<()> {
         let pre = &self.guest.pre;
         let mut store = pre.store(())?;
-        self.guest.instance = pre.instantiate(&mut store)?;
+        self.guest.instance = match &self.runtime {
+            Some(runtime) => runtime.block_on(pre.instantiate_async(&mut store))?,
+            None => pre.instantiate(&mut store)?,
+        };
         self.guest.store = store;
         self.poisoned = false;
         // Handles belong to the old instance.
@@ -211,7 +226,13 @@ impl<'a> Session<'_, 'a> {
         let mut args = this.into_iter().collect::<Vec<_>>();
         args.extend(params);
         let mut results = vec![Val::Bool(false); found.ty.results().len()];
-        if let Err(e) = func.call(&mut self.guest.store, &args, &mut results) {
+        let called = match &self.runtime {
+            Some(runtime) => runtime.block_on(self.guest.run_concurrent_unjudged(async |store| {
+                func.call_concurrent(store, &args, &mut results).await
+            })),
+            None => func.call(&mut self.guest.store, &args, &mut results),
+        };
+        if let Err(e) = called {
             let exit = self.guest.pre.classify(&self.guest.store, e)?;
             eprintln!("error: {exit}");
             self.poisoned = true;
