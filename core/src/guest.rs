@@ -282,18 +282,15 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
 /// WASI 0.3 where it is not linked (`-S p3=n`, or a handler that calls its guests
 /// synchronously). (wasi:config and wasi:keyvalue are linked at their prereleases.)
 fn check_wasi_versions(loaded: &Loaded, settings: &Settings, linked_p3: bool) -> Result<()> {
-    let wasi = |item: &&Item| {
-        (item.interface.as_ref())
-            .filter(|i| i.namespace == "wasi")
-            .and_then(|i| i.version.clone())
-    };
     let path = loaded.path.display();
-    let items = loaded.world.imports.iter().chain(&loaded.world.exports);
-    let versions: Vec<(&Item, semver::Version)> = items
-        .filter_map(|item| Some((item, wasi(&item)?)))
+    let p3: Vec<(&Item, &semver::Version)> = (loaded.world.imports.iter())
+        .chain(&loaded.world.exports)
+        .filter_map(|item| {
+            let interface = item.interface.as_ref().filter(|i| i.is_wasi_p3())?;
+            Some((item, interface.version.as_ref()?))
+        })
         .collect();
-    let p3 = |v: &semver::Version| (v.major, v.minor) == (0, 3);
-    if let Some((item, _)) = versions.iter().find(|(_, v)| p3(v) && !v.pre.is_empty()) {
+    if let Some((item, _)) = p3.iter().find(|(_, v)| !v.pre.is_empty()) {
         bail!(
             "`{path}` uses `{}`, a prerelease of WASI 0.3, which worldhost (as wasmtime 48) \
              does not implement: it implements the release, 0.3.0; rebuild the component \
@@ -301,8 +298,7 @@ fn check_wasi_versions(loaded: &Loaded, settings: &Settings, linked_p3: bool) ->
             item.name
         );
     }
-    let p3 = versions.iter().find(|(_, v)| p3(v));
-    if let Some((item, _)) = p3
+    if let Some((item, _)) = p3.first()
         && !linked_p3
     {
         let why = if !settings.p3 {

@@ -52,12 +52,14 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
     let path = request.path;
     let loaded = match precompiled_kind(path) {
         // An artifact decides its engine itself: each handler's engine is tried, the shared
-        // one first.
-        // (with and without concurrency support, which the artifact says it was compiled
-        // with).
+        // one first, without concurrency support and then with it (the artifact records
+        // which it was compiled with; the command line may have fixed it).
         Some(kind) => {
-            let targets: Vec<Target> = [false, true]
-                .into_iter()
+            let concurrency: &[bool] = match settings.concurrency_auto {
+                true => &[false, true],
+                false => &[false],
+            };
+            let targets: Vec<Target> = (concurrency.iter().copied())
                 .flat_map(|concurrent| match forced {
                     Some(handler) => vec![target(settings, Some(handler), false, concurrent)],
                     None => std::iter::once(target(settings, None, false, concurrent))

@@ -112,6 +112,12 @@ impl InterfaceName {
         })
     }
 
+    /// Whether it is an interface of WASI 0.3 (`wasi:…@0.3.x`, a prerelease of it included).
+    pub fn is_wasi_p3(&self) -> bool {
+        self.namespace == "wasi"
+            && (self.version.as_ref()).is_some_and(|v| (v.major, v.minor) == (0, 3))
+    }
+
     /// `ns:pkg/iface`, without the version: what handlers match on.
     pub fn unversioned(&self) -> String {
         format!("{}:{}/{}", self.namespace, self.package, self.interface)
@@ -270,11 +276,7 @@ impl World {
         }
         let async_options =
             |options: &[Opt]| (options.iter()).any(|o| matches!(o, Opt::Async | Opt::Callback(_)));
-        let wasi_p3 = |name: &str| {
-            InterfaceName::parse(name).is_some_and(|i| {
-                i.namespace == "wasi" && i.version.is_some_and(|v| (v.major, v.minor) == (0, 3))
-            })
-        };
+        let wasi_p3 = |name: &str| InterfaceName::parse(name).is_some_and(|i| i.is_wasi_p3());
         let mut found = false;
         let parsed =
             worldhost_code::kind::outer_payloads(binary, |payload| {
@@ -347,12 +349,7 @@ impl World {
     pub fn uses_wasi_p3(&self) -> bool {
         (self.imports.iter().chain(&self.exports))
             .filter_map(|item| item.interface.as_ref())
-            .any(|i| {
-                i.namespace == "wasi"
-                    && i.version
-                        .as_ref()
-                        .is_some_and(|v| (v.major, v.minor) == (0, 3))
-            })
+            .any(InterfaceName::is_wasi_p3)
     }
 
     /// Every exported function, top level first, then those inside exported instances.

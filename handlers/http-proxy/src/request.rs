@@ -15,6 +15,7 @@ use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use worldhost_core::{Cause, Host};
@@ -111,12 +112,16 @@ async fn respond(
     let request = Request::from_parts(parts, body);
 
     let runner = server.runner();
-    if let Serving::Reused(dispatch) = &runner.serving {
-        let response = crate::service::respond(server, dispatch, request, permit, &stopper).await;
-        stop_on_drop.0 = None;
-        return response;
-    }
-    let response = match start(server, runner, request, permit, &stopper) {
+    let pre = match &runner.serving {
+        Serving::Reused(dispatch) => {
+            let response =
+                crate::service::respond(server, dispatch, request, permit, &stopper).await;
+            stop_on_drop.0 = None;
+            return response;
+        }
+        Serving::Fresh(pre) => pre.clone(),
+    };
+    let response = match start(server, runner, pre, request, permit, &stopper) {
         Ok((response, done)) => match response.await {
             // The guest answered, but its request was stopped first (its body cut off, say):
             // it answered a request it did not read whole.
@@ -221,22 +226,20 @@ type ResponseReceiver = oneshot::Receiver<
     Result<Response<HyperOutgoingBody>, wasmtime_wasi_http::p2::bindings::http::types::ErrorCode>,
 >;
 
-/// Starts the guest on `request`: returns where its response will arrive, and where the outcome
-/// of its handler will. The permit is held until the guest's handler has returned (or was
-/// stopped by `stopper`), not just until the headers are ready.
+/// Starts the guest on `request`, a fresh instance from `pre` (the runner's): returns where its
+/// response will arrive, and where the outcome of its handler will. The permit is held until
+/// the guest's handler has returned (or was stopped by `stopper`), not just until the headers
+/// are ready.
 fn start(
     server: &Server,
     runner: Arc<Runner>,
+    pre: ProxyPre<Host>,
     request: Request<
         impl hyper::body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
     >,
     permit: OwnedSemaphorePermit,
     stopper: &Stopper,
 ) -> anyhow::Result<(ResponseReceiver, oneshot::Receiver<Outcome>)> {
-    let Serving::Fresh(pre) = &runner.serving else {
-        anyhow::bail!("a reused instance's request reached the path of fresh instances");
-    };
-    let pre = pre.clone();
     let mut store = runner
         .guest
         .store_with((), |wasi| server.instances.wasi(wasi))?;

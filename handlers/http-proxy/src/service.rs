@@ -50,7 +50,6 @@ pub(crate) struct Service {
     pre: ProxyPre<Host>,
     instances: Arc<Instances>,
     reuse: Reuse,
-    timeout: Option<Duration>,
 }
 
 /// The dispatcher of one runner's requests to its instances.
@@ -64,13 +63,11 @@ impl Service {
         instances: Arc<Instances>,
         reuse: Reuse,
     ) -> Dispatch {
-        let timeout = guest.settings().limits.timeout;
         ProxyHandler::new(Service {
             guest,
             pre,
             instances,
             reuse,
-            timeout,
         })
     }
 }
@@ -94,13 +91,12 @@ impl HandlerState for Service {
             view: WasiHttpView::http,
             expiration: Expiry {
                 idle: self.reuse.idle,
-                timeout: self.timeout,
+                timeout: self.guest.settings().limits.timeout,
                 sleep: None,
             },
             state: Worker {
                 guest: self.guest.clone(),
                 reuse: self.reuse,
-                timeout: self.timeout,
             },
         })
     }
@@ -110,7 +106,6 @@ impl HandlerState for Service {
 pub(crate) struct Worker {
     guest: Arc<GuestPre>,
     reuse: Reuse,
-    timeout: Option<Duration>,
 }
 
 impl WorkerState for Worker {
@@ -133,7 +128,7 @@ impl WorkerState for Worker {
         _data: (),
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        match self.timeout {
+        match self.guest.settings().limits.timeout {
             Some(timeout) => Box::pin(tokio::time::sleep(timeout)),
             None => Box::pin(std::future::pending()),
         }

@@ -57,7 +57,7 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
         }
     };
 
-    if concurrent(loaded, &prepared) {
+    if concurrent(loaded) {
         return run_concurrent(&cx, prepared, args);
     }
     let mut guest = GuestLinker::new(&cx)?.instantiate(())?;
@@ -76,15 +76,10 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether the calls need the store's event loop: one of them is an `async func`, or the
-/// component uses WASI 0.3 (whose host functions are concurrent).
-fn concurrent(loaded: &Loaded, prepared: &[Prepared<'_>]) -> bool {
-    prepared.iter().any(|call| call.found.ty.async_()) || loaded.world.uses_wasi_p3()
-}
-
-/// Whether any call into the component may need the store's event loop: it exports an
-/// `async func`, or uses WASI 0.3 (a REPL session decides once, for every line).
-pub(crate) fn any_concurrent(loaded: &Loaded) -> bool {
+/// Whether calls into the component go through the store's event loop: it exports an
+/// `async func`, or uses WASI 0.3 (whose host functions are concurrent). Decided once for
+/// every call of a run or a REPL session.
+pub(crate) fn concurrent(loaded: &Loaded) -> bool {
     loaded.world.exported_functions().any(|f| f.ty.async_()) || loaded.world.uses_wasi_p3()
 }
 

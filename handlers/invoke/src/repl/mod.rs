@@ -84,9 +84,7 @@ pub(crate) fn run(cx: RunContext<'_>, json: bool, fail_on_err: bool) -> Result<E
     let interactive = std::io::stdin().is_terminal();
     // A component with async exports or WASI 0.3 is called in its store's event loop, on a
     // runtime that lives as long as the session.
-    let runtime = crate::call::any_concurrent(&named)
-        .then(runtime)
-        .transpose()?;
+    let runtime = crate::call::concurrent(&named).then(runtime).transpose()?;
     let guest = match &runtime {
         Some(runtime) => runtime.block_on(GuestLinker::new_async(&cx)?.instantiate_async(()))?,
         None => GuestLinker::new(&cx)?.instantiate(())?,
