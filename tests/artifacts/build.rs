@@ -1,5 +1,6 @@
 //! Builds every guest crate under `tests/guests` for `wasm32-wasip2` (and the preview-1 ones for
-//! `wasm32-wasip1`), and the Python guests of `tests/guests-py` with componentize-py, and writes
+//! `wasm32-wasip1`), the Python guests of `tests/guests-py` with componentize-py and the
+//! JavaScript ones of `tests/guests-js` with componentize-qjs, and writes
 //! `guests.rs` into OUT_DIR: one `pub const NAME: &str` with the absolute path of each
 //! component, and `foreach_guest!`, which applies a macro to every guest's snake-case name.
 
@@ -23,7 +24,12 @@ fn main() {
         "cargo:rerun-if-changed={}",
         root.join("tests/guests-py").display()
     );
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("tests/guests-js").display()
+    );
     println!("cargo:rerun-if-env-changed=COMPONENTIZE_PY");
+    println!("cargo:rerun-if-env-changed=COMPONENTIZE_QJS");
 
     let names = guest_names(&guests);
     let mut build = guest_build(&guests, &target_dir, "wasm32-wasip2");
@@ -83,13 +89,18 @@ fn main() {
             path.display().to_string()
         ));
     }
-    for (name, world) in PYTHON_GUESTS {
-        let path = build_python_guest(&root, &out_dir, name, world);
-        consts.push_str(&format!(
-            "/// The `{name}` Python guest (tests/guests-py/{name}), built by componentize-py.\npub const {}: &str = {:?};\n",
-            name.replace('-', "_").to_uppercase(),
-            path.display().to_string()
-        ));
+    for (language, guests) in [(&PYTHON, PYTHON_GUESTS), (&JAVASCRIPT, JAVASCRIPT_GUESTS)] {
+        for (name, world) in guests {
+            let path = build_interpreted_guest(&root, &out_dir, language, name, world);
+            consts.push_str(&format!(
+                "/// The `{name}` {} guest ({}/{name}), built by {}.\npub const {}: &str = {:?};\n",
+                language.name,
+                language.dir,
+                language.tool,
+                name.replace('-', "_").to_uppercase(),
+                path.display().to_string()
+            ));
+        }
     }
     let calls: String = names
         .iter()
@@ -104,53 +115,105 @@ fn main() {
 
 /// The Python guests under `tests/guests-py` and the world each targets: large components (a
 /// whole CPython interpreter, about 18 MB), as real Python and JavaScript components are.
-const PYTHON_GUESTS: &[(&str, &str)] = &[("hello-py", "command"), ("http-py", "proxy")];
+const PYTHON_GUESTS: &[(&str, &str)] = &[
+    ("hello-py", "command"),
+    ("http-py", "proxy"),
+    ("command-p3-py", "command-p3"),
+    ("service-p3-py", "service-p3"),
+];
 
-/// Builds `tests/guests-py/NAME/app.py` into a component with componentize-py, in OUT_DIR (it
-/// writes `__pycache__` beside the app, which must not land in the source tree).
-fn build_python_guest(root: &Path, out_dir: &Path, name: &str, world: &str) -> PathBuf {
-    let source = root.join("tests/guests-py");
-    let work = out_dir.join("python").join(name);
+/// The JavaScript guests under `tests/guests-js` (QuickJS, about 1.7 MB) and their worlds.
+const JAVASCRIPT_GUESTS: &[(&str, &str)] = &[("service-p3-js", "service-p3")];
+
+/// A language whose guests are an interpreter and a source file, built by a tool.
+struct Language {
+    name: &'static str,
+    /// The folder of its guests, under the repository root: one folder per guest, and `wit`.
+    dir: &'static str,
+    /// The tool's name, and the variable that names another copy of it.
+    tool: &'static str,
+    tool_var: &'static str,
+    /// Where `scripts/setup` installs the tool, under the repository root.
+    installed: &'static str,
+    /// The guest's one source file.
+    source: &'static str,
+    /// The tool's arguments, given the wit folder, the world and the output file.
+    args: fn(&Path, &str, &Path) -> Vec<std::ffi::OsString>,
+}
+
+const PYTHON: Language = Language {
+    name: "Python",
+    dir: "tests/guests-py",
+    tool: "componentize-py",
+    tool_var: "COMPONENTIZE_PY",
+    installed: "target/py/bin/componentize-py",
+    source: "app.py",
+    args: |wit, world, out| {
+        let mut args = vec!["-d".into(), wit.into(), "-w".into(), world.into()];
+        args.extend(["componentize".into(), "app".into(), "-o".into(), out.into()]);
+        args
+    },
+};
+
+const JAVASCRIPT: Language = Language {
+    name: "JavaScript",
+    dir: "tests/guests-js",
+    tool: "componentize-qjs",
+    tool_var: "COMPONENTIZE_QJS",
+    installed: "target/js/node_modules/.bin/componentize-qjs",
+    source: "app.js",
+    args: |wit, world, out| {
+        let mut args = vec!["--wit".into(), wit.into(), "-n".into(), world.into()];
+        args.extend(["--js".into(), "app.js".into(), "-o".into(), out.into()]);
+        args
+    },
+};
+
+/// Builds `DIR/NAME/SOURCE` into a component with the language's tool, in OUT_DIR (a tool may
+/// write beside the source, as componentize-py's `__pycache__`, which must not land in the
+/// source tree).
+fn build_interpreted_guest(
+    root: &Path,
+    out_dir: &Path,
+    language: &Language,
+    name: &str,
+    world: &str,
+) -> PathBuf {
+    let source = root.join(language.dir);
+    let work = out_dir.join(language.dir).join(name);
     fs::create_dir_all(&work).expect("OUT_DIR is writable");
     // componentize-py bundles what is beside the app: the `__pycache__` of an earlier build
     // would make this one differ.
     let _ = fs::remove_dir_all(work.join("__pycache__"));
-    fs::copy(source.join(name).join("app.py"), work.join("app.py")).expect("app.py exists");
+    fs::copy(
+        source.join(name).join(language.source),
+        work.join(language.source),
+    )
+    .expect("the guest's source exists");
     let component = work.join(format!("{name}.wasm"));
-    let tool = componentize_py(root);
+    let tool = env::var_os(language.tool_var)
+        .map(PathBuf::from)
+        .or_else(|| Some(root.join(language.installed)).filter(|path| path.exists()))
+        .unwrap_or_else(|| language.tool.into());
     let status = Command::new(&tool)
-        .arg("-d")
-        .arg(source.join("wit"))
-        .args(["-w", world, "componentize", "app", "-o"])
-        .arg(&component)
+        .args((language.args)(&source.join("wit"), world, &component))
         .current_dir(&work)
         .env("RUST_BACKTRACE", "0")
         .status()
         .unwrap_or_else(|e| {
             panic!(
-                "cannot start componentize-py ({}): {e}; the test set-up installs it: \
-                 `scripts/setup`",
+                "cannot start {} ({}): {e}; the test set-up installs it: `scripts/setup`",
+                language.tool,
                 tool.display()
             )
         });
     if !status.success() {
-        panic!("componentize-py failed to build tests/guests-py/{name} ({status})");
+        panic!(
+            "{} failed to build {}/{name} ({status})",
+            language.tool, language.dir
+        );
     }
     component
-}
-
-/// componentize-py: `$COMPONENTIZE_PY`, else the one `scripts/setup` installs in
-/// `target/py`, else the one on PATH.
-fn componentize_py(root: &Path) -> PathBuf {
-    if let Some(tool) = env::var_os("COMPONENTIZE_PY") {
-        return tool.into();
-    }
-    let installed = root.join("target/py/bin/componentize-py");
-    if installed.exists() {
-        installed
-    } else {
-        "componentize-py".into()
-    }
 }
 
 /// `cargo build --release --target TARGET` of the guests' workspace, into `target_dir`.

@@ -402,3 +402,31 @@ fn p3_repl_calls_async_exports_on_one_instance() {
         .code(134)
         .stderr_has("trapped");
 }
+
+#[test]
+fn a_javascript_wasi_0_3_service_is_served() {
+    // componentize-qjs's output imports wasi:cli@0.2 for QuickJS's own runtime: given here by
+    // default (wasmtime serve needs `-S cli` for it).
+    let mut server = Server::start(&[guest::SERVICE_P3_JS]);
+    assert_eq!(
+        get(&server.url("/js?x=1")),
+        (
+            200,
+            "Hello from JavaScript on WASI 0.3! You asked for /js?x=1\n".into()
+        )
+    );
+    let body = "through a JavaScript stream ".repeat(40_000);
+    let echoed = client()
+        .post(&server.url("/echo"))
+        .send(body.as_bytes())
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(echoed == body, "{} of {} bytes", echoed.len(), body.len());
+    // An exception thrown by the handler traps: a 500, and the next request is served.
+    assert_eq!(get(&server.url("/throw")).0, 500);
+    server.wait_for("thrown on purpose");
+    assert_eq!(get(&server.url("/after")).0, 200);
+    assert_eq!(server.stop("TERM").code(), Some(0));
+}

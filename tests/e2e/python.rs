@@ -1,5 +1,6 @@
 //! Large, real components: a CPython interpreter in a `wasi:cli/command` and in a
-//! `wasi:http/proxy` (tests/guests-py, built by componentize-py, about 18 MB each). Each test
+//! `wasi:http/proxy`, and in their WASI 0.3 versions, `async def run` and `async def handle`
+//! (tests/guests-py, built by componentize-py, about 18–21 MB each). Each test
 //! has a cache of its own, so each compiles the guest: the cold path is what they test.
 
 use crate::precompiled::{cached_in, entries};
@@ -148,4 +149,73 @@ fn a_spinner_shows_while_compiling_on_a_terminal_and_nothing_otherwise() {
     out.success()
         .stdout_has("Compiling hello-py.wasm (")
         .stdout_has("Hello from Python");
+}
+
+#[test]
+fn a_python_wasi_0_3_command_runs() {
+    let cache = tempfile::tempdir().unwrap();
+    cached_in(cache.path())
+        .args(["inspect", guest::COMMAND_P3_PY])
+        .run()
+        .success()
+        .stdout_has("it exports `wasi:cli/run@0.3.0` (WASI 0.3)");
+    cached_in(cache.path())
+        .args([
+            "run",
+            "--env",
+            "GREETING=hi",
+            guest::COMMAND_P3_PY,
+            "a",
+            "b c",
+        ])
+        .run()
+        .success()
+        .stdout("Hello from Python on WASI 0.3! args: ['a', 'b c']\nGREETING=hi\n");
+    // As with the 0.2 guest, componentize-py turns `sys.exit(3)` into `run`'s error result,
+    // and wasmtime's exit status for that: 1.
+    cached_in(cache.path())
+        .args([guest::COMMAND_P3_PY, "exit=3"])
+        .run()
+        .code(1)
+        .stdout_has("args: ['exit=3']");
+}
+
+#[test]
+fn a_python_wasi_0_3_service_is_served_and_bounded_by_w_timeout() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_env(
+        &[("XDG_CACHE_HOME", cache.path())],
+        "run",
+        &["-v", "-W", "timeout=2s", guest::SERVICE_P3_PY],
+    );
+    // Chosen by its world, and said so.
+    assert!(
+        server
+            .stderr()
+            .contains("it exports `wasi:http/handler@0.3.0` (WASI 0.3)"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(
+        get(&server.url("/py?x=1")),
+        (
+            200,
+            "Hello from Python on WASI 0.3! You asked for /py?x=1\n".into()
+        )
+    );
+    // The request body's stream is handed to the response as it is.
+    let body = "through a Python stream ".repeat(40_000);
+    let echoed = crate::server::client()
+        .post(&server.url("/echo"))
+        .send(body.as_bytes())
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(echoed == body, "{} of {} bytes", echoed.len(), body.len());
+    // A guest computing forever is stopped at -W timeout, and the next request is served.
+    assert_eq!(get(&server.url("/spin")).0, 504);
+    server.wait_for("spinning");
+    assert_eq!(get(&server.url("/after")).0, 200);
+    assert_eq!(server.stop("TERM").code(), Some(0));
 }
