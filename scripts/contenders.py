@@ -195,6 +195,12 @@ class Wrk:
         self.socket_errors = sum(int(g) for g in m.groups()) if m else 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system, all threads) process PID has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk_command(url: str, duration: int, connections: int, threads: int = 2):
     return ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{duration}s", url]
 
