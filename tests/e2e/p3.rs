@@ -430,3 +430,19 @@ fn a_javascript_wasi_0_3_service_is_served() {
     assert_eq!(get(&server.url("/after")).0, 200);
     assert_eq!(server.stop("TERM").code(), Some(0));
 }
+
+#[test]
+fn a_handler_export_of_the_wrong_shape_is_refused_before_listening() {
+    // wasmtime serve 48 listens, and fails every request at instantiation ("failed to convert
+    // function to given type").
+    for subcommand in ["serve", "run"] {
+        worldhost()
+            .args([subcommand, &crate::data("p3-misshapen-handler.wat")])
+            .run()
+            .code(1)
+            .stderr_has(
+                "its `wasi:http/handler@0.3.0` has `handle: func()`, where the world's is \
+                 `handle: async func(request: request) -> result<response, error-code>`",
+            );
+    }
+}

@@ -31,6 +31,57 @@ const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
 /// The interface a WASI 0.3 service exports.
 const HANDLER: &str = "wasi:http/handler";
 
+/// What a world's `handle` takes and returns: the number of parameters and of results, and the
+/// WIT, for the error.
+struct Handle {
+    params: usize,
+    results: usize,
+    wit: &'static str,
+}
+
+const P3_HANDLE: Handle = Handle {
+    params: 1,
+    results: 1,
+    wit: "handle: async func(request: request) -> result<response, error-code>",
+};
+
+const P2_HANDLE: Handle = Handle {
+    params: 2,
+    results: 0,
+    wit: "handle: func(request: incoming-request, response-out: response-outparam)",
+};
+
+/// Why the exported `interface` (at the `version` the claim took) cannot be served: no
+/// `handle`, or one of another shape. Only the counts are compared (a toolchain may name the
+/// resource types its own way): wasmtime checks the types when it instantiates, which fails
+/// every request of a server that has started; this says it before listening. A world
+/// sketched before compiling has no functions: nothing is said of it until the compiled world.
+fn misshapen(world: &World, interface: &str, version: &str, handle: &Handle) -> Option<String> {
+    let taken = export_version(world, interface, &[version])?;
+    let item = world.exports_of(interface).find(|item| {
+        item.interface
+            .as_ref()
+            .and_then(|name| name.version.as_ref())
+            == Some(taken)
+    })?;
+    if item.functions.is_empty() {
+        return None;
+    }
+    match item.functions.iter().find(|f| f.name == "handle") {
+        Some(f) if f.params.len() == handle.params && f.results.len() == handle.results => None,
+        Some(f) => Some(format!(
+            "its `{}` has `handle: {}`, where the world's is `{}`; rebuild it against that WIT",
+            item.name,
+            f.signature(),
+            handle.wit
+        )),
+        None => Some(format!(
+            "its `{}` has no `handle` function (the world's is `{}`)",
+            item.name, handle.wit
+        )),
+    }
+}
+
 /// Whether the component is served as a WASI 0.3 `wasi:http/service`: it exports its handler,
 /// and `-S p3=n` does not turn 0.3 off (a component that exports both worlds is then served
 /// as 0.2).
@@ -60,9 +111,14 @@ impl Handler for HttpProxyHandler {
     fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
         let p3 = claim_export(world, HANDLER, &["0.3"]);
         if matches!(p3, Claim::Yes(_)) {
-            return p3;
+            return misshapen(world, HANDLER, "0.3", &P3_HANDLE).map_or(p3, Claim::No);
         }
-        let p2 = claim_export(world, INCOMING_HANDLER, &["0.2"]);
+        let p2 = match claim_export(world, INCOMING_HANDLER, &["0.2"]) {
+            yes @ Claim::Yes(_) => {
+                misshapen(world, INCOMING_HANDLER, "0.2", &P2_HANDLE).map_or(yes, Claim::No)
+            }
+            no => no,
+        };
         let exported = |interface| world.export_of(interface).is_some();
         match (exported(HANDLER), exported(INCOMING_HANDLER)) {
             // Its 0.3 handler at a version this handler does not take says more.
