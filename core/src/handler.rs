@@ -192,10 +192,21 @@ pub fn export_version<'w>(
     interface: &str,
     versions: &[&str],
 ) -> Option<&'w semver::Version> {
+    export_at(world, interface, versions)?
+        .interface
+        .as_ref()?
+        .version
+        .as_ref()
+}
+
+/// The export of `interface` at that version ([`export_version`]): its functions, for a
+/// handler that checks what it will call.
+pub fn export_at<'w>(world: &'w World, interface: &str, versions: &[&str]) -> Option<&'w Item> {
     versions.iter().find_map(|wanted| {
         let wanted = semver::VersionReq::parse(&format!("~{wanted}")).ok()?;
-        (world.exports_of(interface))
-            .filter_map(|item| item.interface.as_ref()?.version.as_ref())
-            .find(|v| wanted.matches(v))
+        world.exports_of(interface).find(|item| {
+            let version = item.interface.as_ref().and_then(|i| i.version.as_ref());
+            version.is_some_and(|v| wanted.matches(v))
+        })
     })
 }

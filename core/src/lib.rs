@@ -21,8 +21,8 @@ pub mod world;
 pub use engine::EnginePlan;
 pub use guest::{Guest, GuestLinker, GuestPre, Host, ModuleGuest, block_on, runtime};
 pub use handler::{
-    Asked, Claim, Handler, Registration, RunContext, UsageError, claim_export, export_version,
-    handlers, strength,
+    Asked, Claim, Handler, Registration, RunContext, UsageError, claim_export, export_at,
+    export_version, handlers, strength,
 };
 pub use load::Loaded;
 pub use outcome::{Cause, GuestExit};

@@ -2,7 +2,7 @@
 //! with the wasip3 crate, whose every word goes through 0.3's interfaces. Output, exit codes,
 //! and instance reuse are those wasmtime 48 gives them.
 
-use crate::server::{Server, client, get};
+use crate::server::{Server, assert_echoes, client, get};
 use crate::worldhost;
 use worldhost_test_artifacts as guest;
 
@@ -179,19 +179,10 @@ pub(crate) fn p3_service() {
         (200, "Hello from a WASI 0.3 service!\n".into())
     );
     // A streamed request body comes back whole.
-    let body = "streamed through WASI 0.3 ".repeat(40_000);
-    let echoed = client()
-        .post(&server.url("/echo"))
-        .send(body.as_bytes())
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
-    assert!(
-        echoed == body,
-        "{} bytes of {} came back",
-        echoed.len(),
-        body.len()
+    assert_echoes(
+        &server,
+        "/echo",
+        &"streamed through WASI 0.3 ".repeat(40_000),
     );
     // A 10 MiB streamed response.
     let big = client()
@@ -415,15 +406,11 @@ fn a_javascript_wasi_0_3_service_is_served() {
             "Hello from JavaScript on WASI 0.3! You asked for /js?x=1\n".into()
         )
     );
-    let body = "through a JavaScript stream ".repeat(40_000);
-    let echoed = client()
-        .post(&server.url("/echo"))
-        .send(body.as_bytes())
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
-    assert!(echoed == body, "{} of {} bytes", echoed.len(), body.len());
+    assert_echoes(
+        &server,
+        "/echo",
+        &"through a JavaScript stream ".repeat(40_000),
+    );
     // An exception thrown by the handler traps: a 500, and the next request is served.
     assert_eq!(get(&server.url("/throw")).0, 500);
     server.wait_for("thrown on purpose");

@@ -5,7 +5,7 @@
 
 use crate::precompiled::{cached_in, entries};
 use crate::serve::{COMPLETED, PROVISIONAL, endless_requests_leave_room_for};
-use crate::server::{Server, get};
+use crate::server::{Server, assert_echoes, get};
 use worldhost_test_artifacts as guest;
 
 #[test]
@@ -204,15 +204,7 @@ fn a_python_wasi_0_3_service_is_served_and_bounded_by_w_timeout() {
         )
     );
     // The request body's stream is handed to the response as it is.
-    let body = "through a Python stream ".repeat(40_000);
-    let echoed = crate::server::client()
-        .post(&server.url("/echo"))
-        .send(body.as_bytes())
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
-    assert!(echoed == body, "{} of {} bytes", echoed.len(), body.len());
+    assert_echoes(&server, "/echo", &"through a Python stream ".repeat(40_000));
     // A guest computing forever is stopped at -W timeout, and the next request is served.
     assert_eq!(get(&server.url("/spin")).0, 504);
     server.wait_for("spinning");

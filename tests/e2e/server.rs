@@ -129,6 +129,24 @@ pub(crate) fn client() -> ureq::Agent {
         .into()
 }
 
+/// POSTs `body` to `path` and checks that it comes back whole (a guest that streams its
+/// request body into its response).
+pub(crate) fn assert_echoes(server: &Server, path: &str, body: &str) {
+    let echoed = client()
+        .post(&server.url(path))
+        .send(body.as_bytes())
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        echoed == body,
+        "{} bytes of {} came back",
+        echoed.len(),
+        body.len()
+    );
+}
+
 /// GET `url`: status and body.
 pub(crate) fn get(url: &str) -> (u16, String) {
     let mut response = client().get(url).call().expect("a response");

@@ -23,7 +23,7 @@ use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
 use worldhost_core::{
     Asked, Claim, EnginePlan, Handler, Registration, RunContext, Settings, WasmKind, World,
-    claim_export, export_version,
+    claim_export, export_at, export_version,
 };
 
 /// The interface a WASI 0.2 proxy exports.
@@ -57,13 +57,7 @@ const P2_HANDLE: Handle = Handle {
 /// every request of a server that has started; this says it before listening. A world
 /// sketched before compiling has no functions: nothing is said of it until the compiled world.
 fn misshapen(world: &World, interface: &str, version: &str, handle: &Handle) -> Option<String> {
-    let taken = export_version(world, interface, &[version])?;
-    let item = world.exports_of(interface).find(|item| {
-        item.interface
-            .as_ref()
-            .and_then(|name| name.version.as_ref())
-            == Some(taken)
-    })?;
+    let item = export_at(world, interface, &[version])?;
     if item.functions.is_empty() {
         return None;
     }
