@@ -63,18 +63,20 @@ def as_read_from_disk(binary: Path) -> Path:
 
 def baseline_binary(rev: str) -> Path:
     """worldhost as of git revision REV, to measure what a change did: built in a worktree under
-    the bench folder, sharing the repository's target folder (so only worldhost's own crates
-    are compiled again), and copied out. Call it before worldhost_binary(), which builds the
-    working tree's worldhost into that target folder again."""
+    the bench folder, into a target folder of the baselines' own, and copied out. Not the
+    repository's target folder: cargo names a workspace's units by their path inside the
+    workspace, so a worktree's crates and the checkout's share names there, and the build of
+    one left the other's artifacts looking fresh (the working tree's binary came out as the
+    baseline's)."""
     commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()
     tree = BENCH / f"baseline-{commit}"
     if not tree.exists():
         sh("git", "worktree", "add", "--detach", str(tree), commit, cwd=ROOT)
-    sh("cargo", "build", "--release", "-p", "worldhost", "--target-dir", str(ROOT / "target"),
-       cwd=tree)
+    target = BENCH / "baseline-target"
+    sh("cargo", "build", "--release", "-p", "worldhost", "--target-dir", str(target), cwd=tree)
     binary = BENCH / f"worldhost-{commit}"
-    shutil.copy(ROOT / "target" / "release" / "worldhost", binary)
+    shutil.copy(target / "release" / "worldhost", binary)
     return as_read_from_disk(binary)
 
 
