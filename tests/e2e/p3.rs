@@ -200,6 +200,44 @@ pub(crate) fn p3_service() {
 }
 
 #[test]
+fn p3_service_answers_in_one_write_when_it_can_and_streams_when_it_cannot() {
+    use std::io::Read as _;
+    use std::time::{Duration, Instant};
+    let server = Server::start(&[guest::P3_SERVICE]);
+    // The guest returns its response before it has finished the body's stream: a body that is
+    // done a moment later goes out with its head, its length known (not chunked). One of a
+    // few: on a loaded machine the guest's task may not get its turn in time.
+    let lengths: Vec<Option<String>> = (0..20)
+        .map(|_| {
+            let response = client().get(&server.url("/")).call().unwrap();
+            let length = response.headers().get("content-length");
+            length.map(|v| v.to_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(
+        lengths.iter().any(|l| l.as_deref() == Some("31")),
+        "{lengths:?}"
+    );
+    // A body still being written streams: its head and first bytes come before its end.
+    let started = Instant::now();
+    let response = client().get(&server.url("/drip?ms=3000")).call().unwrap();
+    assert!(response.headers().get("content-length").is_none());
+    let mut body = response.into_body().into_reader();
+    let mut first = [0; 6];
+    body.read_exact(&mut first).unwrap();
+    let early = started.elapsed();
+    assert_eq!(&first, b"first\n");
+    assert!(
+        early < Duration::from_secs(2),
+        "the first bytes took {early:?}"
+    );
+    let mut rest = String::new();
+    body.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "last\n");
+    assert!(started.elapsed() >= Duration::from_secs(3));
+}
+
+#[test]
 fn p3_service_reuses_instances_as_wasmtime_serve_does() {
     let server = Server::start(&["--max-instance-reuse-count", "3", guest::P3_SERVICE]);
     let answers: Vec<String> = (0..4).map(|_| get(&server.url("/count")).1).collect();

@@ -235,7 +235,11 @@ pub(crate) async fn respond(
         return stopped(why);
     }
     match answered {
-        Ok(response) => response.map(|body| Held::new(body, permit).boxed_unsync()),
+        Ok(response) => {
+            let (head, body) = response.into_parts();
+            let body = Held::gather(body, permit).await;
+            Response::from_parts(head, body.boxed_unsync())
+        }
         Err(error) => failed(server, &error, started.elapsed()),
     }
 }

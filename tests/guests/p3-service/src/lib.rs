@@ -9,6 +9,7 @@
 //! - `/fetch?url=http://HOST:PORT/PATH`: GETs the URL through `wasi:http/client@0.3.0` and
 //!   answers with its status and body, or 502 and the error code;
 //! - `/slow?ms=N`: waits N ms on WASI 0.3's clock, then answers;
+//! - `/drip?ms=N`: answers at once, writes "first", then "last" N ms later;
 //! - `/trap`: reaches `unreachable`; `/spin`: computes for ever; `/sleep`: waits for ever.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -114,6 +115,14 @@ impl wasip3::exports::http::handler::Guest for Service {
                 let ms: u64 = query(&path, "ms").and_then(|n| n.parse().ok()).unwrap_or(100);
                 monotonic_clock::wait_for(ms * 1_000_000).await;
                 text(200, format!("waited {ms} ms\n"))
+            }
+            "/drip" => {
+                let ms: u64 = query(&path, "ms").and_then(|n| n.parse().ok()).unwrap_or(100);
+                streamed(200, async move |tx| {
+                    tx.write_all(b"first\n".to_vec()).await;
+                    monotonic_clock::wait_for(ms * 1_000_000).await;
+                    tx.write_all(b"last\n".to_vec()).await;
+                })
             }
             "/trap" => core::arch::wasm32::unreachable(),
             "/spin" => {
