@@ -63,16 +63,20 @@ def as_read_from_disk(binary: Path) -> Path:
 
 def baseline_binary(rev: str) -> Path:
     """worldhost as of git revision REV, to measure what a change did: built in a worktree under
-    the bench folder, into a target folder of the baselines' own, and copied out. Not the
-    repository's target folder: cargo names a workspace's units by their path inside the
-    workspace, so a worktree's crates and the checkout's share names there, and the build of
-    one left the other's artifacts looking fresh (the working tree's binary came out as the
-    baseline's)."""
+    the bench folder, into a target folder the baselines share (bench/baseline-target), and
+    copied out. Cargo names a workspace's units by their path inside the workspace, so two
+    trees of this repository get the same unit names in one target folder, and a build of one
+    takes the other's artifacts for fresh when its sources are older than them (the working
+    tree's binary came out as a baseline's when they shared target/). So the working tree keeps
+    target/, and a baseline's sources are touched before its build: its own crates are
+    compiled again, the registry's are shared."""
     commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()
     tree = BENCH / f"baseline-{commit}"
     if not tree.exists():
         sh("git", "worktree", "add", "--detach", str(tree), commit, cwd=ROOT)
+    sh("find", str(tree), "-path", str(tree / "target"), "-prune", "-o", "-type", "f",
+       "-exec", "touch", "{}", "+")
     target = BENCH / "baseline-target"
     sh("cargo", "build", "--release", "-p", "worldhost", "--target-dir", str(target), cwd=tree)
     binary = BENCH / f"worldhost-{commit}"
