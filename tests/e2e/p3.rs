@@ -235,6 +235,29 @@ fn p3_service_answers_in_one_write_when_it_can_and_streams_when_it_cannot() {
     body.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "last\n");
     assert!(started.elapsed() >= Duration::from_secs(3));
+    // Trailers keep a body chunked, gathered or not (a known length would drop them).
+    for _ in 0..10 {
+        let answer = raw_get(&server, "/trailers");
+        assert!(
+            answer.contains("transfer-encoding: chunked\r\n")
+                && answer.ends_with("\r\nchecked\n\r\n0\r\nx-check: ok\r\n\r\n"),
+            "{answer:?}"
+        );
+    }
+}
+
+/// GET `path` over a socket of its own, with `connection: close`: the answer's bytes as they came.
+fn raw_get(server: &Server, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nhost: x\r\nte: trailers\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 #[test]

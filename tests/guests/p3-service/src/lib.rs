@@ -10,6 +10,7 @@
 //!   answers with its status and body, or 502 and the error code;
 //! - `/slow?ms=N`: waits N ms on WASI 0.3's clock, then answers;
 //! - `/drip?ms=N`: answers at once, writes "first", then "last" N ms later;
+//! - `/trailers`: "checked", then the trailer `x-check: ok` (announced by `trailer: x-check`);
 //! - `/trap`: reaches `unreachable`; `/spin`: computes for ever; `/sleep`: waits for ever.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -123,6 +124,21 @@ impl wasip3::exports::http::handler::Guest for Service {
                     monotonic_clock::wait_for(ms * 1_000_000).await;
                     tx.write_all(b"last\n".to_vec()).await;
                 })
+            }
+            "/trailers" => {
+                let headers = Fields::new();
+                headers.append("trailer", b"x-check").expect("a valid header");
+                let (mut tx, rx) = wit_stream::new();
+                let (trailers_tx, trailers_rx) = wit_future::new(|| Ok(None));
+                let (response, _sent) = Response::new(headers, Some(rx), trailers_rx);
+                wasip3::spawn_local(async move {
+                    tx.write_all(b"checked\n".to_vec()).await;
+                    drop(tx);
+                    let trailers = Fields::new();
+                    trailers.append("x-check", b"ok").expect("a valid trailer");
+                    let _ = trailers_tx.write(Ok(Some(trailers))).await;
+                });
+                response
             }
             "/trap" => core::arch::wasm32::unreachable(),
             "/spin" => {
