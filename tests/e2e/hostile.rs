@@ -1,9 +1,9 @@
 //! Hostile HTTP clients against `worldhost serve`: each is answered or dropped within a bound,
 //! while a healthy client, polling all the while, is served without a single error.
 
-use crate::server::{Server, get};
+use crate::server::{Server, connect, get, read_until_closed};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -43,25 +43,6 @@ impl Healthy {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("the healthy client saw no error")
     }
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream
-}
-
-/// Reads until the server closes the connection; returns what it sent.
-fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut got = Vec::new();
-    match stream.read_to_end(&mut got) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-        Err(e) => panic!("the server neither answered nor closed the connection: {e}"),
-    }
-    String::from_utf8_lossy(&got).into_owned()
 }
 
 #[test]

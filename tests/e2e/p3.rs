@@ -2,7 +2,7 @@
 //! with the wasip3 crate, whose every word goes through 0.3's interfaces. Output, exit codes,
 //! and instance reuse are those wasmtime 48 gives them.
 
-use crate::server::{Server, assert_echoes, client, get};
+use crate::server::{Server, assert_echoes, client, connect, get, read_until_closed};
 use crate::worldhost;
 use worldhost_test_artifacts as guest;
 
@@ -246,18 +246,17 @@ fn p3_service_answers_in_one_write_when_it_can_and_streams_when_it_cannot() {
     }
 }
 
-/// GET `path` over a socket of its own, with `connection: close`: the answer's bytes as they came.
+/// GET `path` over a connection of its own, with `connection: close`: the answer's bytes as
+/// they came.
 fn raw_get(server: &Server, path: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
+    use std::io::Write as _;
+    let mut socket = connect(server.addr);
     write!(
         socket,
         "GET {path} HTTP/1.1\r\nhost: x\r\nte: trailers\r\nconnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).unwrap();
-    answer
+    read_until_closed(&mut socket)
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! the "Serving HTTP on" line (never a sleep), stopped with a signal. On drop the process is
 //! killed, and if the test failed its output is printed.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -152,4 +152,24 @@ pub(crate) fn get(url: &str) -> (u16, String) {
     let mut response = client().get(url).call().expect("a response");
     let body = response.body_mut().read_to_string().expect("a whole body");
     (response.status().as_u16(), body)
+}
+
+/// A raw connection to `addr`, whose reads give up after 30 s.
+pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; returns what it sent.
+pub(crate) fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    match stream.read_to_end(&mut got) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the server neither answered nor closed the connection: {e}"),
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }

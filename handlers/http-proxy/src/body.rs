@@ -277,7 +277,7 @@ impl Drop for Guarded {
 const GATHER_TURNS: usize = 2;
 
 /// The most of a body [`Held::gather`] keeps before its head goes out.
-const GATHER_BYTES: usize = 64 * 1024;
+const GATHER_BYTES: u64 = 64 * 1024;
 
 /// A response body that holds its request's place under `--max-concurrent-requests` until it
 /// has gone out or was dropped (a reused instance answers from its own task); the frames its
@@ -315,11 +315,7 @@ impl Held {
                 Poll::Ready(None) => held.inner = None,
                 Poll::Ready(Some(frame)) => {
                     let failed = frame.is_err();
-                    size += frame
-                        .as_ref()
-                        .ok()
-                        .and_then(Frame::data_ref)
-                        .map_or(0, Bytes::len);
+                    size += data_len(&frame).unwrap_or(0);
                     held.ready.push_back(frame);
                     if failed || size >= GATHER_BYTES {
                         break;
@@ -334,17 +330,11 @@ impl Held {
         }
         held
     }
+}
 
-    /// The bytes gathered, if they are the whole body: data only, no trailers, no error.
-    fn whole(&self) -> Option<u64> {
-        if self.inner.is_some() {
-            return None;
-        }
-        self.ready.iter().try_fold(0, |size, frame| {
-            let data = frame.as_ref().ok()?.data_ref()?;
-            Some(size + data.len() as u64)
-        })
-    }
+/// The length of a frame's data; `None` for trailers or an error.
+fn data_len(frame: &Result<Frame<Bytes>, Error>) -> Option<u64> {
+    Some(frame.as_ref().ok()?.data_ref()?.len() as u64)
 }
 
 impl Body for Held {
@@ -373,17 +363,13 @@ impl Body for Held {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if let Some(size) = self.whole() {
-            return SizeHint::with_exact(size);
-        }
-        let buffered: u64 = self
-            .ready
-            .iter()
-            .filter_map(|frame| frame.as_ref().ok()?.data_ref())
-            .map(|data| data.len() as u64)
-            .sum();
+        let buffered: u64 = self.ready.iter().filter_map(data_len).sum();
         match &self.inner {
             Some(rest) => rest.size_hint() + SizeHint::with_exact(buffered),
+            // All of it gathered: hyper sends it with a Content-Length.
+            None if self.ready.iter().all(|frame| data_len(frame).is_some()) => {
+                SizeHint::with_exact(buffered)
+            }
             // Trailers or an error among the frames: not a known length, so hyper keeps
             // chunked encoding (trailers need it; an error must cut the response off).
             None => {

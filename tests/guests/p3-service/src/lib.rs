@@ -31,14 +31,27 @@ fn streamed(
     status: u16,
     write: impl AsyncFnOnce(&mut StreamWriter<u8>) + 'static,
 ) -> Response {
+    streamed_with(status, Fields::new(), None, write)
+}
+
+/// [`streamed`], with `headers`, and `trailers` sent after the body.
+fn streamed_with(
+    status: u16,
+    headers: Fields,
+    trailers: Option<Fields>,
+    write: impl AsyncFnOnce(&mut StreamWriter<u8>) + 'static,
+) -> Response {
     let (mut tx, rx) = wit_stream::new();
     let (trailers_tx, trailers_rx) = wit_future::new(|| Ok(None));
-    let (response, _sent) = Response::new(Fields::new(), Some(rx), trailers_rx);
+    let (response, _sent) = Response::new(headers, Some(rx), trailers_rx);
     response.set_status_code(status).expect("a valid status");
     wasip3::spawn_local(async move {
         write(&mut tx).await;
         drop(tx);
-        drop(trailers_tx);
+        match trailers {
+            Some(trailers) => drop(trailers_tx.write(Ok(Some(trailers))).await),
+            None => drop(trailers_tx),
+        }
     });
     response
 }
@@ -128,17 +141,11 @@ impl wasip3::exports::http::handler::Guest for Service {
             "/trailers" => {
                 let headers = Fields::new();
                 headers.append("trailer", b"x-check").expect("a valid header");
-                let (mut tx, rx) = wit_stream::new();
-                let (trailers_tx, trailers_rx) = wit_future::new(|| Ok(None));
-                let (response, _sent) = Response::new(headers, Some(rx), trailers_rx);
-                wasip3::spawn_local(async move {
+                let trailers = Fields::new();
+                trailers.append("x-check", b"ok").expect("a valid trailer");
+                streamed_with(200, headers, Some(trailers), async |tx| {
                     tx.write_all(b"checked\n".to_vec()).await;
-                    drop(tx);
-                    let trailers = Fields::new();
-                    trailers.append("x-check", b"ok").expect("a valid trailer");
-                    let _ = trailers_tx.write(Ok(Some(trailers))).await;
-                });
-                response
+                })
             }
             "/trap" => core::arch::wasm32::unreachable(),
             "/spin" => {
