@@ -1,0 +1,362 @@
+//! `containerd-shim-worldhost-v1`: containerd runs WebAssembly containers through worldhost.
+//!
+//! runwasi's `containerd-shim-wasm` does containerd's side (the task API, the container's
+//! namespaces and cgroups through youki's libcontainer, the image's wasm layers and their
+//! precompiled copies in containerd's store). Inside the container, this shim turns what the
+//! container is given into a worldhost command line and runs it with [`worldhost::main_from`],
+//! so that core loads the component, detects its world and hands it to the handler that
+//! serves it, exactly as `worldhost run` would: the shim knows no world of its own.
+//!
+//! What a container's guest is given (docs/kubernetes.md):
+//! - the container's arguments after the component, and its environment (the image's and the
+//!   pod spec's) except `WORLDHOST_*`, which is the shim's own;
+//! - the container's root, read-only, at `/`; each writable mount of the spec (a volume),
+//!   writable, at its path;
+//! - `WORLDHOST_FLAGS`: any of `worldhost run`'s flags (`--addr`, `--allow-outgoing`, `-S`,
+//!   `-W`…), split as a shell splits words; network and outgoing requests are given only there.
+//! - `COMPONENT#CALL` as the entrypoint calls a custom export (`calc.wasm#add(1, 2)`: `--invoke`).
+
+use anyhow::{Context as _, Result, bail};
+use containerd_shim_wasm::sandbox::Sandbox;
+use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source, WasmLayer};
+use containerd_shim_wasm::shim::{Cli as _, Compiler, Shim, Version, version};
+use sha2::Digest as _;
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() {
+    WorldhostShim::run(None);
+}
+
+/// The shim.
+struct WorldhostShim;
+
+/// A container's run.
+#[derive(Default)]
+struct WorldhostSandbox;
+
+/// Compiles an image's wasm layers once, where containerd keeps them.
+struct WorldhostCompiler;
+
+/// The prefix of the environment variables that speak to the shim; the guest never sees them.
+const OWN_PREFIX: &str = "WORLDHOST_";
+
+impl Shim for WorldhostShim {
+    fn name() -> &'static str {
+        "worldhost"
+    }
+
+    fn version() -> Version {
+        version!()
+    }
+
+    type Sandbox = WorldhostSandbox;
+
+    #[allow(refining_impl_trait)]
+    async fn compiler() -> Option<WorldhostCompiler> {
+        Some(WorldhostCompiler)
+    }
+}
+
+impl Sandbox for WorldhostSandbox {
+    async fn run_wasi(&self, ctx: &impl RuntimeContext) -> Result<i32> {
+        let entrypoint = ctx.entrypoint();
+        let call = Some(entrypoint.func.as_str()).filter(|f| *f != "_start");
+        let envs = ctx.envs();
+        let (path, precompiled_here, _held) = match &entrypoint.source {
+            Source::File(path) => (path.clone(), false, None),
+            Source::Oci([layer]) => {
+                let (fd, path) = in_memory(&layer.layer)?;
+                (path, !is_image_content(layer), Some(fd))
+            }
+            Source::Oci(layers) => bail!(
+                "the image has {} wasm layers; worldhost runs one component per container",
+                layers.len()
+            ),
+        };
+        // The guest's argv[0] is the entrypoint's path, for a layer too (not the anonymous
+        // file's).
+        let arg0 = ctx.args().first().map(String::as_str).unwrap_or_default();
+        let arg0 = arg0.split_once('#').map_or(arg0, |(path, _)| path);
+        let arg0 = Some(arg0).filter(|a| !a.is_empty()).unwrap_or("component.wasm");
+        let guest_args = ctx.args().iter().skip(1).cloned();
+        let run = Run {
+            component: &path,
+            argv0: arg0,
+            call,
+            precompiled_here,
+        };
+        let argv = run.command_line(envs, guest_args)?;
+        // worldhost starts its own runtime (a server's); containerd-shim-wasm calls this from
+        // inside one of its own, where another cannot be started: a thread of its own.
+        let status = std::thread::spawn(move || exit_status(worldhost::main_from(argv)))
+            .join()
+            .map_err(|_| anyhow::anyhow!("worldhost stopped with a panic"))?;
+        Ok(i32::from(status))
+    }
+
+    async fn can_handle(&self, _ctx: &impl RuntimeContext) -> Result<()> {
+        // Whatever the entrypoint is, worldhost says what it found and what to do about it
+        // (in the container's log), rather than containerd's "cannot handle".
+        Ok(())
+    }
+}
+
+impl Compiler for WorldhostCompiler {
+    fn cache_key(&self) -> impl std::hash::Hash {
+        // The code is valid for this build of the shim only: its version, and the binary
+        // itself (its size and time), so that a node's upgraded shim compiles again.
+        let exe = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .ok()
+            .map(|meta| (meta.len(), meta.modified().ok()));
+        (env!("CARGO_PKG_VERSION"), exe)
+    }
+
+    async fn compile(&self, layers: &[WasmLayer]) -> Result<Vec<Option<Vec<u8>>>> {
+        layers.iter().map(|layer| compile(&layer.layer)).collect()
+    }
+}
+
+/// `worldhost compile`'s artifact of a layer, or `None` for one that is not WebAssembly (an
+/// artifact in the image: worldhost refuses to run it unless `WORLDHOST_FLAGS` says
+/// `--allow-precompiled`, as it would on the command line).
+fn compile(layer: &[u8]) -> Result<Option<Vec<u8>>> {
+    if !layer.starts_with(b"\0asm") {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir().context("cannot make a folder to compile the layer in")?;
+    let (input, output) = (dir.path().join("layer.wasm"), dir.path().join("layer.cwasm"));
+    std::fs::write(&input, layer)?;
+    let argv = ["compile", "--no-cache", "-o"]
+        .into_iter()
+        .map(OsString::from)
+        .chain([output.clone().into(), input.into()]);
+    let argv = std::iter::once(OsString::from("worldhost")).chain(argv);
+    let argv: Vec<OsString> = argv.collect();
+    let status = std::thread::spawn(move || exit_status(worldhost::main_from(argv)))
+        .join()
+        .map_err(|_| anyhow::anyhow!("worldhost compile stopped with a panic"))?;
+    if status != 0 {
+        bail!("worldhost compile failed on the image's layer (status {status}); it runs from the layer itself");
+    }
+    Ok(Some(std::fs::read(&output)?))
+}
+
+/// What a container runs.
+struct Run<'a> {
+    /// The component's file, as the container process sees it.
+    component: &'a Path,
+    /// The guest's argv[0].
+    argv0: &'a str,
+    /// The custom export to call, from `COMPONENT#CALL`.
+    call: Option<&'a str>,
+    /// Whether the component is machine code this shim compiled (see `is_image_content`).
+    precompiled_here: bool,
+}
+
+impl Run<'_> {
+/// The worldhost command line of a container: its grants first, then `WORLDHOST_FLAGS`, the
+/// component, and the container's own arguments.
+fn command_line(
+    &self,
+    envs: &[String],
+    guest_args: impl Iterator<Item = String>,
+) -> Result<Vec<OsString>> {
+    let mut argv: Vec<OsString> = ["worldhost", "run", "--no-cache", "--dir", "/::/::ro", "--argv0", self.argv0]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    for mount in writable_mounts() {
+        argv.push("--dir".into());
+        argv.push(format!("{0}::{0}", mount.display()).into());
+    }
+    let mut flags = String::new();
+    for env in envs {
+        match env.strip_prefix(OWN_PREFIX) {
+            Some(own) => match own.split_once('=') {
+                Some(("FLAGS", value)) => flags = value.to_string(),
+                _ => bail!(
+                    "`{env}`: the shim knows {OWN_PREFIX}FLAGS only (worldhost's flags, e.g. \
+                     `--addr 0.0.0.0:8080 --allow-outgoing example.com`)"
+                ),
+            },
+            None => {
+                argv.push("--env".into());
+                argv.push(env.into());
+            }
+        }
+    }
+    if self.precompiled_here {
+        // Machine code this shim compiled and containerd kept (see `is_image_content`).
+        argv.push("--allow-precompiled".into());
+    }
+    if let Some(call) = self.call {
+        argv.push("--invoke".into());
+        argv.push(call.into());
+    }
+    let flags = shlex::split(&flags)
+        .with_context(|| format!("{OWN_PREFIX}FLAGS=`{flags}` has an unclosed quote"))?;
+    argv.extend(flags.into_iter().map(OsString::from));
+    argv.push(self.component.into());
+    argv.extend(guest_args.map(OsString::from));
+    Ok(argv)
+}
+}
+
+/// Whether a layer's bytes are the image's own (their digest is the one the image names):
+/// containerd-shim-wasm hands a layer in place of the image's only when this shim compiled it
+/// before and containerd kept it, under labels only containerd's clients (root) can set. Only
+/// that code runs as precompiled; an image's own artifact is refused as any other file.
+fn is_image_content(layer: &WasmLayer) -> bool {
+    let digest = layer.config.digest();
+    let ours = format!("{:x}", sha2::Sha256::digest(&layer.layer));
+    digest.algorithm().to_string() == "sha256" && digest.digest() == ours
+}
+
+/// The layer in an anonymous file, by a path worldhost opens as it would a file on disk (as
+/// `worldhost run -` holds stdin); the file stays open while the returned descriptor lives.
+fn in_memory(bytes: &[u8]) -> Result<(OwnedFd, PathBuf)> {
+    let fd = rustix::fs::memfd_create("worldhost-layer", rustix::fs::MemfdFlags::CLOEXEC)
+        .context("cannot hold the image's layer")?;
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, bytes)?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    Ok((file.into(), path))
+}
+
+/// The directories the container's spec mounts writable (volumes), from the mount table the
+/// container sees; the kernel's own (`/proc`, `/sys`, `/dev`) and the runtime's `/run` are not
+/// the guest's.
+fn writable_mounts() -> Vec<PathBuf> {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    mounts_in(&table)
+        .into_iter()
+        .filter(|path| path.is_dir())
+        .collect()
+}
+
+/// The writable mount points of a mountinfo table, but the kernel's and the runtime's.
+fn mounts_in(table: &str) -> Vec<PathBuf> {
+    const NOT_THE_GUESTS: &[&str] = &["/proc", "/sys", "/dev", "/run"];
+    let mut mounts = Vec::new();
+    for line in table.lines() {
+        // ID PARENT MAJOR:MINOR ROOT MOUNT-POINT OPTIONS …
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(point), Some(options)) = (fields.get(4), fields.get(5)) else {
+            continue;
+        };
+        let point = unescape(point);
+        let theirs = NOT_THE_GUESTS
+            .iter()
+            .any(|p| point == *p || point.starts_with(&format!("{p}/")));
+        if point != "/" && !theirs && options.split(',').any(|o| o == "rw") {
+            mounts.push(PathBuf::from(point));
+        }
+    }
+    mounts
+}
+
+/// A mountinfo field: a space, tab, newline or backslash is written as `\` and three octal
+/// digits.
+fn unescape(field: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = field.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            let d = std::str::from_utf8(d).ok()?;
+            u8::from_str_radix(d, 8).ok()
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The number behind worldhost's exit status (std's `ExitCode` shows it to no one but the
+/// process's exit; it does compare).
+fn exit_status(code: ExitCode) -> u8 {
+    (0..=u8::MAX)
+        .find(|n| ExitCode::from(*n) == code)
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writable_mounts_of_a_container_are_its_volumes() {
+        let table = "\
+611 553 0:52 / / ro,relatime - overlay overlay rw,lowerdir=/a
+612 611 0:55 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
+613 611 0:56 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k
+614 613 0:57 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw
+615 611 0:58 / /run rw - tmpfs tmpfs rw
+616 611 8:1 /srv/data /data rw,relatime - ext4 /dev/vda rw
+617 611 8:1 /srv/conf /etc/app ro,relatime - ext4 /dev/vda rw
+618 611 8:1 /srv/x /my\\040dir rw,relatime - ext4 /dev/vda rw
+";
+        assert_eq!(
+            mounts_in(table),
+            [PathBuf::from("/data"), PathBuf::from("/my dir")]
+        );
+    }
+
+    #[test]
+    fn an_exit_status_is_read_back() {
+        for n in [0, 1, 2, 3, 134, 255] {
+            assert_eq!(exit_status(ExitCode::from(n)), n);
+        }
+    }
+
+    #[test]
+    fn the_command_line_gives_what_the_container_was_given_and_nothing_of_the_shims() {
+        let envs = [
+            "GREETING=hi".to_string(),
+            "WORLDHOST_FLAGS=--addr 127.0.0.1:8080 -S 'config-var=a=b c'".to_string(),
+        ];
+        let run = Run {
+            component: Path::new("/app.wasm"),
+            argv0: "/app.wasm",
+            call: Some("add(1, 2)"),
+            precompiled_here: false,
+        };
+        let argv = run.command_line(&envs, ["x".to_string()].into_iter()).unwrap();
+        let argv: Vec<String> = argv.into_iter().map(|a| a.into_string().unwrap()).collect();
+        let at = argv.iter().position(|a| a == "--env").unwrap();
+        assert_eq!(argv[at + 1], "GREETING=hi");
+        assert!(!argv.iter().any(|a| a.contains("WORLDHOST_")));
+        assert!(!argv.contains(&"--allow-precompiled".to_string()));
+        let tail = &argv[argv.len() - 8..];
+        assert_eq!(
+            tail,
+            [
+                "--invoke",
+                "add(1, 2)",
+                "--addr",
+                "127.0.0.1:8080",
+                "-S",
+                "config-var=a=b c",
+                "/app.wasm",
+                "x"
+            ]
+        );
+        let unknown = ["WORLDHOST_ADDR=1".to_string()];
+        let err = run.command_line(&unknown, std::iter::empty());
+        assert!(err.unwrap_err().to_string().contains("FLAGS only"));
+    }
+}
