@@ -62,39 +62,17 @@ impl Shim for WorldhostShim {
 
 impl Sandbox for WorldhostSandbox {
     async fn run_wasi(&self, ctx: &impl RuntimeContext) -> Result<i32> {
-        let entrypoint = ctx.entrypoint();
-        let call = Some(entrypoint.func.as_str()).filter(|f| *f != "_start");
-        let envs = ctx.envs();
-        let (path, precompiled_here, _held) = match &entrypoint.source {
-            Source::File(path) => (path.clone(), false, None),
-            Source::Oci([layer]) => {
-                let (fd, path) = in_memory(&layer.layer)?;
-                (path, !is_image_content(layer), Some(fd))
+        // What the shim refuses goes to the container's log as worldhost's errors do, with
+        // worldhost's status for a usage error (an error returned here would be logged by
+        // containerd-shim-wasm only, and exit 137 as if killed).
+        let (argv, _layer) = match container_command_line(ctx) {
+            Ok(line) => line,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(2);
             }
-            Source::Oci(layers) => bail!(
-                "the image has {} wasm layers; worldhost runs one component per container",
-                layers.len()
-            ),
         };
-        // The guest's argv[0] is the entrypoint's path, for a layer too (not the anonymous
-        // file's).
-        let arg0 = ctx.args().first().map(String::as_str).unwrap_or_default();
-        let arg0 = arg0.split_once('#').map_or(arg0, |(path, _)| path);
-        let arg0 = Some(arg0).filter(|a| !a.is_empty()).unwrap_or("component.wasm");
-        let guest_args = ctx.args().iter().skip(1).cloned();
-        let run = Run {
-            component: &path,
-            argv0: arg0,
-            call,
-            precompiled_here,
-        };
-        let argv = run.command_line(envs, guest_args)?;
-        // worldhost starts its own runtime (a server's); containerd-shim-wasm calls this from
-        // inside one of its own, where another cannot be started: a thread of its own.
-        let status = std::thread::spawn(move || exit_status(worldhost::main_from(argv)))
-            .join()
-            .map_err(|_| anyhow::anyhow!("worldhost stopped with a panic"))?;
-        Ok(i32::from(status))
+        Ok(i32::from(worldhost(argv)?))
     }
 
     async fn can_handle(&self, _ctx: &impl RuntimeContext) -> Result<()> {
@@ -120,6 +98,48 @@ impl Compiler for WorldhostCompiler {
     }
 }
 
+/// The worldhost command line of the container `ctx` describes, and the anonymous file that
+/// holds its layer (to keep open while it runs).
+fn container_command_line(ctx: &impl RuntimeContext) -> Result<(Vec<OsString>, Option<OwnedFd>)> {
+    let entrypoint = ctx.entrypoint();
+    let call = Some(entrypoint.func.as_str()).filter(|f| *f != "_start");
+    let (path, precompiled_here, layer) = match &entrypoint.source {
+        Source::File(path) => (path.clone(), false, None),
+        Source::Oci([layer]) => {
+            let (fd, path) = in_memory(&layer.layer)?;
+            (path, !is_image_content(layer), Some(fd))
+        }
+        Source::Oci(layers) => bail!(
+            "the image has {} wasm layers; worldhost runs one component per container",
+            layers.len()
+        ),
+    };
+    // The guest's argv[0] is the entrypoint's path, for a layer too (not the anonymous
+    // file's).
+    let arg0 = ctx.args().first().map(String::as_str).unwrap_or_default();
+    let arg0 = arg0.split_once('#').map_or(arg0, |(path, _)| path);
+    let arg0 = Some(arg0)
+        .filter(|a| !a.is_empty())
+        .unwrap_or("component.wasm");
+    let run = Run {
+        component: &path,
+        argv0: arg0,
+        call,
+        precompiled_here,
+    };
+    let argv = run.command_line(ctx.envs(), ctx.args().iter().skip(1).cloned())?;
+    Ok((argv, layer))
+}
+
+/// Runs worldhost with `argv`, on a thread of its own: worldhost starts its own runtime (a
+/// server's), and containerd-shim-wasm calls the shim from inside one of its own, where
+/// another cannot be started.
+fn worldhost(argv: Vec<OsString>) -> Result<u8> {
+    std::thread::spawn(move || exit_status(worldhost::main_from(argv)))
+        .join()
+        .map_err(|_| anyhow::anyhow!("worldhost stopped with a panic"))
+}
+
 /// `worldhost compile`'s artifact of a layer, or `None` for one that is not WebAssembly (an
 /// artifact in the image: worldhost refuses to run it unless `WORLDHOST_FLAGS` says
 /// `--allow-precompiled`, as it would on the command line).
@@ -128,7 +148,10 @@ fn compile(layer: &[u8]) -> Result<Option<Vec<u8>>> {
         return Ok(None);
     }
     let dir = tempfile::tempdir().context("cannot make a folder to compile the layer in")?;
-    let (input, output) = (dir.path().join("layer.wasm"), dir.path().join("layer.cwasm"));
+    let (input, output) = (
+        dir.path().join("layer.wasm"),
+        dir.path().join("layer.cwasm"),
+    );
     std::fs::write(&input, layer)?;
     let argv = ["compile", "--no-cache", "-o"]
         .into_iter()
@@ -136,11 +159,11 @@ fn compile(layer: &[u8]) -> Result<Option<Vec<u8>>> {
         .chain([output.clone().into(), input.into()]);
     let argv = std::iter::once(OsString::from("worldhost")).chain(argv);
     let argv: Vec<OsString> = argv.collect();
-    let status = std::thread::spawn(move || exit_status(worldhost::main_from(argv)))
-        .join()
-        .map_err(|_| anyhow::anyhow!("worldhost compile stopped with a panic"))?;
+    let status = worldhost(argv)?;
     if status != 0 {
-        bail!("worldhost compile failed on the image's layer (status {status}); it runs from the layer itself");
+        bail!(
+            "worldhost compile failed on the image's layer (status {status}); it runs from the layer itself"
+        );
     }
     Ok(Some(std::fs::read(&output)?))
 }
@@ -158,52 +181,60 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-/// The worldhost command line of a container: its grants first, then `WORLDHOST_FLAGS`, the
-/// component, and the container's own arguments.
-fn command_line(
-    &self,
-    envs: &[String],
-    guest_args: impl Iterator<Item = String>,
-) -> Result<Vec<OsString>> {
-    let mut argv: Vec<OsString> = ["worldhost", "run", "--no-cache", "--dir", "/::/::ro", "--argv0", self.argv0]
+    /// The worldhost command line of a container: its grants first, then `WORLDHOST_FLAGS`, the
+    /// component, and the container's own arguments.
+    fn command_line(
+        &self,
+        envs: &[String],
+        guest_args: impl Iterator<Item = String>,
+    ) -> Result<Vec<OsString>> {
+        let mut argv: Vec<OsString> = [
+            "worldhost",
+            "run",
+            "--no-cache",
+            "--dir",
+            "/::/::ro",
+            "--argv0",
+            self.argv0,
+        ]
         .into_iter()
         .map(OsString::from)
         .collect();
-    for mount in writable_mounts() {
-        argv.push("--dir".into());
-        argv.push(format!("{0}::{0}", mount.display()).into());
-    }
-    let mut flags = String::new();
-    for env in envs {
-        match env.strip_prefix(OWN_PREFIX) {
-            Some(own) => match own.split_once('=') {
-                Some(("FLAGS", value)) => flags = value.to_string(),
-                _ => bail!(
-                    "`{env}`: the shim knows {OWN_PREFIX}FLAGS only (worldhost's flags, e.g. \
+        for mount in writable_mounts() {
+            argv.push("--dir".into());
+            argv.push(format!("{0}::{0}", mount.display()).into());
+        }
+        let mut flags = String::new();
+        for env in envs {
+            match env.strip_prefix(OWN_PREFIX) {
+                Some(own) => match own.split_once('=') {
+                    Some(("FLAGS", value)) => flags = value.to_string(),
+                    _ => bail!(
+                        "`{env}`: the shim knows {OWN_PREFIX}FLAGS only (worldhost's flags, e.g. \
                      `--addr 0.0.0.0:8080 --allow-outgoing example.com`)"
-                ),
-            },
-            None => {
-                argv.push("--env".into());
-                argv.push(env.into());
+                    ),
+                },
+                None => {
+                    argv.push("--env".into());
+                    argv.push(env.into());
+                }
             }
         }
+        if self.precompiled_here {
+            // Machine code this shim compiled and containerd kept (see `is_image_content`).
+            argv.push("--allow-precompiled".into());
+        }
+        if let Some(call) = self.call {
+            argv.push("--invoke".into());
+            argv.push(call.into());
+        }
+        let flags = shlex::split(&flags)
+            .with_context(|| format!("{OWN_PREFIX}FLAGS=`{flags}` has an unclosed quote"))?;
+        argv.extend(flags.into_iter().map(OsString::from));
+        argv.push(self.component.into());
+        argv.extend(guest_args.map(OsString::from));
+        Ok(argv)
     }
-    if self.precompiled_here {
-        // Machine code this shim compiled and containerd kept (see `is_image_content`).
-        argv.push("--allow-precompiled".into());
-    }
-    if let Some(call) = self.call {
-        argv.push("--invoke".into());
-        argv.push(call.into());
-    }
-    let flags = shlex::split(&flags)
-        .with_context(|| format!("{OWN_PREFIX}FLAGS=`{flags}` has an unclosed quote"))?;
-    argv.extend(flags.into_iter().map(OsString::from));
-    argv.push(self.component.into());
-    argv.extend(guest_args.map(OsString::from));
-    Ok(argv)
-}
 }
 
 /// Whether a layer's bytes are the image's own (their digest is the one the image names):
@@ -335,7 +366,9 @@ mod tests {
             call: Some("add(1, 2)"),
             precompiled_here: false,
         };
-        let argv = run.command_line(&envs, ["x".to_string()].into_iter()).unwrap();
+        let argv = run
+            .command_line(&envs, ["x".to_string()].into_iter())
+            .unwrap();
         let argv: Vec<String> = argv.into_iter().map(|a| a.into_string().unwrap()).collect();
         let at = argv.iter().position(|a| a == "--env").unwrap();
         assert_eq!(argv[at + 1], "GREETING=hi");
