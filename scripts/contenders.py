@@ -162,12 +162,13 @@ def free_port() -> int:
 
 
 def start_server(cmd, log: Path | None = None):
-    """Starts a server and returns once it prints its "Serving HTTP on" line (never a sleep).
+    """Starts a server and returns once it prints its "Serving HTTP on" (or "Serving HTTPS on")
+    line (never a sleep).
     The rest of its stderr goes to `log` (or nowhere), drained so that it never blocks."""
     proc = subprocess.Popen([str(c) for c in cmd], env=clean_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
-        if "Serving HTTP on" in line:
+        if "Serving HTTP on" in line or "Serving HTTPS on" in line:
             break
     else:
         sys.exit(f"{cmd} did not start")
@@ -217,3 +218,43 @@ def wrk(url: str, duration: int, connections: int, threads: int = 2) -> Wrk:
     out = subprocess.run(wrk_command(url, duration, connections, threads),
                          capture_output=True, text=True, check=True).stdout
     return Wrk(out)
+
+
+class H2load:
+    """What one h2load run (HTTP/2) measured: requests done, requests/s, mean time per request
+    (ms), and requests that failed, errored or were not 2xx."""
+
+    def __init__(self, out: str):
+        m = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out)
+        self.rps = float(m.group(1))
+        m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                      r"(\d+) failed, (\d+) errored", out)
+        self.requests = int(m.group(2))
+        self.failed = int(m.group(4)) + int(m.group(5))
+        m = re.search(r"status codes: (\d+) 2xx", out)
+        self.failed += self.requests - int(m.group(1))
+        m = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", out)
+        self.mean = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def h2load(url: str, duration: int, connections: int, streams: int) -> H2load:
+    """h2load (Debian's nghttp2-client) on `url` for `duration` s: `connections` connections
+    with `streams` streams open on each, 2 threads; over TLS (ALPN h2) for an https URL, with
+    prior knowledge (h2c) for an http one."""
+    if not shutil.which("h2load"):
+        sh("apt-get", "install", "-y", "-qq", "nghttp2-client")
+    out = subprocess.run(["h2load", "-D", str(duration), "-c", str(connections),
+                          "-m", str(streams), "-t", "2", url],
+                         capture_output=True, text=True, check=True).stdout
+    return H2load(out)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost and its key (P-256), made by openssl in `directory`."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    if not cert.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+           "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+           "-days", "2", "-keyout", str(key), "-out", str(cert), stderr=subprocess.DEVNULL)
+    return cert, key

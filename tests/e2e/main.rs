@@ -23,6 +23,8 @@ mod precompiled;
 mod python;
 // The preview1 handler: core modules built for wasm32-wasip1.
 mod preview1;
+// serve in production: TLS, HTTP/2, listeners, reloads.
+mod production;
 // WASI 0.3 worlds: a command and an HTTP service built with the wasip3 crate.
 mod p3;
 // worldhost repl: sessions on stdin and on a pseudo-terminal.

@@ -432,7 +432,7 @@ fn unparsable_address() {
         .args(["serve", "--addr", "localhost:port", guest::HTTP_HELLO])
         .run()
         .code(2)
-        .stderr_has("invalid value 'localhost:port' for '--addr <SOCKADDR>'");
+        .stderr_has("invalid value 'localhost:port' for '--addr <ADDR>'");
 }
 
 #[test]
@@ -499,7 +499,8 @@ fn inspect_and_help_know_the_proxy() {
         .success()
         .stdout_has("HTTP proxy options:")
         .stdout_has("--allow-outgoing <HOST[:PORT]>")
-        .stdout_has("--addr <SOCKADDR>");
+        .stdout_has("--addr <ADDR>")
+        .stdout_has("--tls-cert <PEM>");
 }
 
 #[test]

@@ -55,9 +55,11 @@ impl Server {
             stderr,
             lines,
         };
-        let line = server.wait_for("Serving HTTP on http://");
+        // `Serving HTTP on http://ADDR/` or `Serving HTTPS on https://ADDR/`.
+        let line = server.wait_for("Serving HTTP");
         let addr = line
-            .trim_start_matches("Serving HTTP on http://")
+            .split_once("://")
+            .map_or("", |(_, addr)| addr)
             .trim_end_matches('/');
         server.addr = addr.parse().expect("an address in the Serving line");
         server
@@ -87,12 +89,17 @@ impl Server {
 
     /// Sends `signal` (INT or TERM) and waits for the process to end.
     pub(crate) fn stop(&mut self, signal: &str) -> ExitStatus {
+        self.signal(signal);
+        self.wait()
+    }
+
+    /// Sends `signal` (HUP, say).
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([format!("-{signal}"), self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
-        self.wait()
     }
 
     /// Waits for the process to end (30 s at most).

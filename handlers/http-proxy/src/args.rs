@@ -2,15 +2,48 @@
 
 use crate::service::Reuse;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Flags of the `http-proxy` handler.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "HTTP proxy options")]
 pub(crate) struct HttpProxyArgs {
-    /// Socket address to listen on (port 0: any free port; the address is printed on stderr)
-    #[arg(long, value_name = "SOCKADDR", default_value = "0.0.0.0:8080")]
-    pub addr: SocketAddr,
+    /// Address to listen on: `HOST:PORT` (port 0: any free port; the address is printed on
+    /// stderr), or `unix:PATH` for a Unix socket. May be repeated. Default: 0.0.0.0:8080,
+    /// unless `--systemd-listenfd` gives the sockets.
+    #[arg(long, value_name = "ADDR", value_parser = crate::listen::parse_addr)]
+    pub addr: Vec<crate::listen::Addr>,
+
+    /// Also serve on the sockets systemd passes (socket activation: `LISTEN_FDS`,
+    /// `LISTEN_PID`), TCP or Unix, as wasmtime serve does after 48
+    #[arg(long)]
+    pub systemd_listenfd: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first); needs
+    /// `--tls-key`. ALPN offers HTTP/2 and HTTP/1.1.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Reload the component when its file changes: new requests go to the new version once it
+    /// has loaded, requests in flight finish on the old one, and a version that fails to load
+    /// leaves the old one serving. SIGHUP reloads it too, with or without `--watch`.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// HTTP/2: streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS);
+    /// every stream is a request and counts under `--max-concurrent-requests`
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_concurrent_streams: u32,
+
+    /// HTTP/2: the largest header list a request may send, in bytes (SETTINGS_MAX_HEADER_LIST_SIZE;
+    /// larger is refused with 431)
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    pub max_header_list_size: u32,
 
     /// Requests handled at once; past it, a request is answered 503 at once
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -26,8 +59,9 @@ pub(crate) struct HttpProxyArgs {
     )]
     pub max_concurrent_connections: usize,
 
-    /// How long a client may take to send a request's headers, or leave a keep-alive
-    /// connection idle; past it the connection is closed
+    /// How long a client may take to send a request's headers, finish its TLS handshake, or
+    /// leave a keep-alive connection (HTTP/2: one with no stream open) idle; past it the
+    /// connection is closed
     ///
     /// Bounds what a client that trickles its headers (slowloris) or opens connections and
     /// sends nothing can hold. wasmtime serve has no such bound.
@@ -46,7 +80,7 @@ pub(crate) struct HttpProxyArgs {
     pub body_read_timeout: Duration,
 
     /// How long a response may wait for the client to read it; past it the connection is
-    /// closed and the guest stopped
+    /// closed (HTTP/2: the stream is reset) and the guest stopped
     ///
     /// Bounds what a client that asks for a response and never reads it can hold. A client
     /// that reads, however slowly, is not cut off: the bound is on one wait.

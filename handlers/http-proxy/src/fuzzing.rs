@@ -15,6 +15,8 @@ use worldhost_core::RunContext;
 pub struct Harness {
     server: Arc<Server>,
     runtime: tokio::runtime::Runtime,
+    /// Never signalled: the connections' watchers come from it.
+    graceful: hyper_util::server::graceful::GracefulShutdown,
 }
 
 impl Harness {
@@ -26,7 +28,11 @@ impl Harness {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        Ok(Self { server, runtime })
+        Ok(Self {
+            server,
+            runtime,
+            graceful: hyper_util::server::graceful::GracefulShutdown::new(),
+        })
     }
 
     /// Sends `request` on a fresh connection, closes the client's side, and returns all the
@@ -35,7 +41,11 @@ impl Harness {
     pub fn exchange(&self, request: &[u8], limit: Duration) -> Vec<u8> {
         self.runtime.block_on(async {
             let (client, server_side) = tokio::io::duplex(64 << 10);
-            let served = tokio::spawn(server::connection(self.server.clone(), server_side, None));
+            let served = tokio::spawn(server::connection(
+                self.server.clone(),
+                server_side,
+                self.graceful.watcher(),
+            ));
             let (mut read, mut write) = tokio::io::split(client);
             let send = async {
                 // The server may close before it has read everything: not an error here.

@@ -1,19 +1,23 @@
-//! Serves `wasi:http/proxy` (WASI 0.2) components over HTTP/1.1, one fresh instance per
+//! Serves `wasi:http/proxy` (WASI 0.2) components over HTTP/1.1 and HTTP/2, in cleartext or
+//! TLS, one fresh instance per
 //! request, and `wasi:http/service` (0.3) components with instances reused across requests
 //! (`service`), as `wasmtime serve` does: on tokio and hyper, with wasmtime-wasi-http's request
 //! and response types. Faults stay inside their request, or under reuse their instance.
 
 mod args;
 mod body;
+mod conn;
 mod host;
 mod io;
 mod listen;
 mod output;
 mod pool;
+mod reload;
 mod request;
 mod server;
 mod service;
 mod start;
+mod tls;
 
 #[doc(hidden)]
 pub mod fuzzing;

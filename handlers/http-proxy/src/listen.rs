@@ -1,12 +1,16 @@
-//! Listening: the socket (a deep backlog, TCP_NODELAY), the accept loop within
-//! `--max-concurrent-connections` and the open-file limit, and the shutdown on SIGINT or SIGTERM: it
-//! stops accepting, lets in-flight requests finish within `--shutdown-grace`, and exits 0.
+//! Listening: the sockets (`--addr`, repeatable, TCP or `unix:PATH`, and those systemd passes
+//! with `--systemd-listenfd`), each with a deep backlog and TCP_NODELAY; the accept loops within
+//! `--max-concurrent-connections` and the open-file limit; SIGHUP, which reloads the component;
+//! and the shutdown on SIGINT or SIGTERM: it stops accepting, lets in-flight requests finish
+//! within `--shutdown-grace`, and exits 0.
 
 use crate::server::{Server, connection};
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, anyhow, bail};
 use hyper_util::server::graceful::GracefulShutdown;
+use std::fmt;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,29 +18,82 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+/// An address of `--addr`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Addr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Tcp(addr) => write!(f, "{addr}"),
+            Addr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// `--addr`'s parser: `HOST:PORT` or `unix:PATH`.
+pub(crate) fn parse_addr(text: &str) -> Result<Addr, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("`unix:` needs a path: `unix:/run/app.sock`".into());
+        }
+        return Ok(Addr::Unix(PathBuf::from(path)));
+    }
+    text.parse().map(Addr::Tcp).map_err(|_| {
+        format!(
+            "`{text}` is not an address: give `HOST:PORT` (`127.0.0.1:8080`, `[::1]:8080`) or \
+             `unix:PATH`"
+        )
+    })
+}
+
+/// A socket the server accepts on.
+enum Listener {
+    Tcp(TcpListener),
+    /// With the path to remove when the server stops, if it made the socket.
+    Unix(tokio::net::UnixListener, Option<PathBuf>),
+}
+
+impl Listener {
+    /// Where clients reach it, as printed on stderr.
+    fn url(&self, tls: bool) -> Result<String> {
+        let scheme = if tls { "https" } else { "http" };
+        Ok(match self {
+            Listener::Tcp(listener) => format!("{scheme}://{}/", listener.local_addr()?),
+            Listener::Unix(listener, _) => {
+                let addr = listener.local_addr()?;
+                let path = addr.as_pathname().map_or_else(
+                    || "(an unnamed socket)".to_string(),
+                    |p| p.display().to_string(),
+                );
+                format!("{scheme}+unix://{path}")
+            }
+        })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, Some(path)) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Listens, accepts until SIGINT or SIGTERM, then lets open connections finish their requests
 /// within `--shutdown-grace` (hyper-util's graceful shutdown) and exits 0.
 pub(crate) async fn run(server: Arc<Server>) -> Result<ExitCode> {
-    let addr = server.args.addr;
-    let listener = listen(addr).map_err(|e| match e.kind() {
-        ErrorKind::AddrInUse => anyhow::anyhow!(
-            "cannot listen on {addr}: the address is in use (is another server running there?); \
-             choose another with `--addr`, or `--addr 127.0.0.1:0` for any free port"
-        ),
-        ErrorKind::PermissionDenied => anyhow::anyhow!(
-            "cannot listen on {addr}: permission denied (ports below 1024 need privileges); \
-             choose another with `--addr`"
-        ),
-        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
-    })?;
-    let local = listener.local_addr()?;
+    let listeners = open_all(&server.args.addr, server.args.systemd_listenfd)?;
     // Listen for signals before saying we serve: a signal right after the line is not lost.
     let mut signals = Signals::new()?;
     if let Some(addr) = server.args.shutdown_addr {
         let shutdown = TcpListener::bind(addr).await.map_err(|e| {
-            anyhow::anyhow!(
+            anyhow!(
                 "cannot listen on `--shutdown-addr {addr}`: {e}; choose a free address (port 0: \
-                     any free port, printed on stderr)"
+                 any free port, printed on stderr)"
             )
         })?;
         eprintln!(
@@ -45,39 +102,36 @@ pub(crate) async fn run(server: Arc<Server>) -> Result<ExitCode> {
         );
         signals.shutdown = Some(shutdown);
     }
-    eprintln!("Serving HTTP on http://{local}/");
+    for listener in &listeners {
+        let tls = server.tls.is_some();
+        eprintln!(
+            "Serving {} on {}",
+            if tls { "HTTPS" } else { "HTTP" },
+            listener.url(tls)?
+        );
+    }
 
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
+    let graceful = Arc::new(GracefulShutdown::new());
+    let mut acceptors = JoinSet::new();
+    for listener in listeners {
+        acceptors.spawn(accept_loop(server.clone(), listener, graceful.clone()));
+    }
     loop {
-        tokio::select! {
-            accepted = accept(&listener, &server.connections) => {
-                let (stream, peer, open) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait a moment, keep serving.
-                        tracing::warn!("cannot accept a connection: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let served = connection(server.clone(), stream, Some(graceful.watcher()));
-                connections.spawn(async move {
-                    // Held while the connection is open.
-                    let _open = open;
-                    if let Err(e) = served.await {
-                        tracing::debug!(%peer, "connection ended: {e}");
-                    }
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            signal = signals.next() => {
-                eprintln!("{signal}: stopping; finishing {} open connection(s)", connections.len());
+        match signals.next().await {
+            Signal::Reload => crate::reload::reload(&server, "SIGHUP"),
+            Signal::Stop(signal) => {
+                eprintln!(
+                    "{signal}: stopping; finishing {} open connection(s)",
+                    server.open_connections()
+                );
                 break;
             }
         }
     }
-    drop(listener);
+    // The listeners close with their loops; then only the connections hold watchers.
+    acceptors.abort_all();
+    while acceptors.join_next().await.is_some() {}
+    let graceful = Arc::into_inner(graceful).expect("the accept loops have ended");
     let grace = server.args.shutdown_grace;
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
@@ -85,12 +139,55 @@ pub(crate) async fn run(server: Arc<Server>) -> Result<ExitCode> {
     {
         eprintln!(
             "{} connection(s) still open after `--shutdown-grace {}`; closing them",
-            connections.len(),
+            server.open_connections(),
             humantime::format_duration(grace)
         );
-        connections.abort_all();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Accepts on `listener` until aborted, serving each connection in a task of its own.
+async fn accept_loop(server: Arc<Server>, listener: Listener, graceful: Arc<GracefulShutdown>) {
+    loop {
+        let permit = match connection_place(&server.connections).await {
+            Ok(permit) => permit,
+            Err(_) => return,
+        };
+        let accepted = match &listener {
+            Listener::Tcp(listener) => accept_tcp(listener).await.map(|(stream, peer)| {
+                let served = connection(server.clone(), stream, graceful.watcher());
+                spawn(&server, served, peer.to_string(), permit);
+            }),
+            Listener::Unix(listener, _) => listener.accept().await.map(|(stream, _)| {
+                let served = connection(server.clone(), stream, graceful.watcher());
+                spawn(&server, served, "a Unix socket client".into(), permit);
+            }),
+        };
+        if let Err(e) = accepted {
+            // Out of file descriptors and the like: wait a moment, keep serving.
+            tracing::warn!("cannot accept a connection: {e}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Runs a connection, holding its place under `--max-concurrent-connections` while it is open.
+fn spawn(
+    server: &Arc<Server>,
+    served: impl Future<Output = Result<(), crate::server::ConnectionError>> + Send + 'static,
+    peer: String,
+    place: OwnedSemaphorePermit,
+) {
+    use std::sync::atomic::Ordering;
+    server.open.fetch_add(1, Ordering::Relaxed);
+    let server = server.clone();
+    tokio::spawn(async move {
+        let _place = place;
+        if let Err(e) = served.await {
+            tracing::debug!(%peer, "connection ended: {e}");
+        }
+        server.open.fetch_sub(1, Ordering::Relaxed);
+    });
 }
 
 /// Connections the kernel completes and holds for the accept loop: std's (and tokio's) bind
@@ -99,8 +196,44 @@ pub(crate) async fn run(server: Arc<Server>) -> Result<ExitCode> {
 /// as Go's listener asks for.
 const LISTEN_BACKLOG: u32 = 4096;
 
+/// The listeners of `--addr` (0.0.0.0:8080 if none is given and systemd passes none) and,
+/// with `--systemd-listenfd`, those systemd passes; each error says which address and what to
+/// do.
+fn open_all(addrs: &[Addr], systemd: bool) -> Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    if systemd {
+        listeners.extend(inherited()?);
+    }
+    let default = [Addr::Tcp(SocketAddr::from(([0, 0, 0, 0], 8080)))];
+    let addrs = match (addrs.is_empty(), systemd) {
+        (true, false) => &default[..],
+        _ => addrs,
+    };
+    for addr in addrs {
+        listeners.push(match addr {
+            Addr::Tcp(tcp) => Listener::Tcp(listen_tcp(*tcp).map_err(|e| cannot_listen(addr, &e))?),
+            Addr::Unix(path) => listen_unix(path)?,
+        });
+    }
+    Ok(listeners)
+}
+
+fn cannot_listen(addr: &Addr, e: &std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        ErrorKind::AddrInUse => anyhow!(
+            "cannot listen on {addr}: the address is in use (is another server running there?); \
+             choose another with `--addr`, or `--addr 127.0.0.1:0` for any free port"
+        ),
+        ErrorKind::PermissionDenied => anyhow!(
+            "cannot listen on {addr}: permission denied (ports below 1024 need privileges; a \
+             Unix socket, write access to its directory); choose another with `--addr`"
+        ),
+        _ => anyhow!("cannot listen on {addr}: {e}"),
+    }
+}
+
 /// A listener on `addr` (with SO_REUSEADDR, as std's) and a deep backlog.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -112,38 +245,138 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accepts the next connection once fewer than `--max-concurrent-connections` are open; the permit
-/// returned is the connection's place.
-async fn accept(
-    listener: &TcpListener,
-    open: &Arc<Semaphore>,
-) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let permit = match open.clone().try_acquire_owned() {
-        Ok(permit) => permit,
-        Err(_) => {
-            // Once a minute at most: under a flood this is hit on every accept.
-            static WARNED: std::sync::Mutex<Option<std::time::Instant>> =
-                std::sync::Mutex::new(None);
-            let warn = {
-                let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-                let due = warned.is_none_or(|at| at.elapsed() > Duration::from_secs(60));
-                if due {
-                    *warned = Some(std::time::Instant::now());
-                }
-                due
-            };
-            if warn {
-                tracing::warn!(
-                    "every connection `--max-concurrent-connections` allows is open; new ones wait until \
-                     one closes"
+/// A Unix socket at `path`. A socket file left there by a server that is gone (nothing
+/// answers on it) is replaced; a live one, or a file that is not a socket, is an error.
+fn listen_unix(path: &Path) -> Result<Listener> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let addr = Addr::Unix(path.to_path_buf());
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            bail!(
+                "cannot listen on {addr}: the path exists and is not a socket; remove it or \
+                 choose another path"
+            );
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => bail!(
+                "cannot listen on {addr}: a server is answering there; stop it or choose another \
+                 path"
+            ),
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                tracing::info!("replacing the stale socket {}", path.display());
+                std::fs::remove_file(path)
+                    .map_err(|e| cannot_listen(&addr, &e))
+                    .context("the stale socket cannot be removed")?;
+            }
+            Err(e) => return Err(cannot_listen(&addr, &e)),
+        }
+    }
+    let listener =
+        std::os::unix::net::UnixListener::bind(path).map_err(|e| cannot_listen(&addr, &e))?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(listener)?;
+    Ok(Listener::Unix(listener, Some(path.to_path_buf())))
+}
+
+/// The sockets systemd passes (`LISTEN_FDS` from descriptor 3 on, for this process by
+/// `LISTEN_PID`), TCP or Unix, already bound and listening;
+/// the descriptors are made close-on-exec: nothing the process starts takes them.
+fn inherited() -> Result<Vec<Listener>> {
+    use std::os::fd::{FromRawFd as _, OwnedFd, RawFd};
+    const FIRST: RawFd = 3;
+    let no = || {
+        anyhow!(
+            "`--systemd-listenfd`: no sockets were passed (LISTEN_FDS and LISTEN_PID are not set \
+             for this process); start it from a systemd socket unit, or give `--addr`"
+        )
+    };
+    let pid = std::env::var("LISTEN_PID").map_err(|_| no())?;
+    if pid.parse::<u32>().ok() != Some(std::process::id()) {
+        bail!(
+            "`--systemd-listenfd`: LISTEN_PID is {pid}, not this process ({}): the sockets were \
+             meant for another; start worldhost from the socket unit itself",
+            std::process::id()
+        );
+    }
+    let count: RawFd = std::env::var("LISTEN_FDS")
+        .map_err(|_| no())?
+        .parse()
+        .map_err(|_| anyhow!("`--systemd-listenfd`: LISTEN_FDS is not a number"))?;
+    let mut listeners = Vec::new();
+    for fd in FIRST..FIRST.saturating_add(count) {
+        // SAFETY: systemd passes descriptors 3 to 3 + LISTEN_FDS - 1 to this process (its pid
+        // was checked above), open before anything in it ran, so nothing else in it has them.
+        // Should the variables lie, the descriptor is owned only if it is a listening stream
+        // socket, which nothing in worldhost makes before this.
+        #[allow(unsafe_code)]
+        let owned = unsafe {
+            let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
+            let listening = rustix::net::sockopt::socket_acceptconn(borrowed).unwrap_or(false)
+                && rustix::net::sockopt::socket_type(borrowed).ok()
+                    == Some(rustix::net::SocketType::STREAM);
+            if !listening {
+                bail!(
+                    "`--systemd-listenfd`: descriptor {fd} of LISTEN_FDS is not a listening \
+                     stream socket; check the socket unit (`ListenStream=`)"
                 );
             }
-            open.clone()
-                .acquire_owned()
-                .await
-                .map_err(std::io::Error::other)?
+            OwnedFd::from_raw_fd(fd)
+        };
+        // Not inherited by what the process starts.
+        rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
+        let local = rustix::net::getsockname(&owned)
+            .with_context(|| format!("`--systemd-listenfd`: descriptor {fd} is not a socket"))?;
+        let listener = match local.address_family() {
+            rustix::net::AddressFamily::UNIX => {
+                let std = std::os::unix::net::UnixListener::from(owned);
+                std.set_nonblocking(true)?;
+                Listener::Unix(tokio::net::UnixListener::from_std(std)?, None)
+            }
+            rustix::net::AddressFamily::INET | rustix::net::AddressFamily::INET6 => {
+                let std = std::net::TcpListener::from(owned);
+                std.set_nonblocking(true)?;
+                Listener::Tcp(TcpListener::from_std(std)?)
+            }
+            _ => bail!("`--systemd-listenfd`: descriptor {fd} is neither a TCP nor a Unix socket"),
+        };
+        listeners.push(listener);
+    }
+    if listeners.is_empty() {
+        return Err(no());
+    }
+    Ok(listeners)
+}
+
+/// A place under `--max-concurrent-connections`: at once if one is free, otherwise once a
+/// connection closes (with a warning, once a minute at most).
+async fn connection_place(open: &Arc<Semaphore>) -> std::io::Result<OwnedSemaphorePermit> {
+    if let Ok(permit) = open.clone().try_acquire_owned() {
+        return Ok(permit);
+    }
+    // Once a minute at most: under a flood this is hit on every accept.
+    static WARNED: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let warn = {
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        let due = warned.is_none_or(|at| at.elapsed() > Duration::from_secs(60));
+        if due {
+            *warned = Some(std::time::Instant::now());
         }
+        due
     };
+    if warn {
+        tracing::warn!(
+            "every connection `--max-concurrent-connections` allows is open; new ones wait \
+             until one closes"
+        );
+    }
+    open.clone()
+        .acquire_owned()
+        .await
+        .map_err(std::io::Error::other)
+}
+
+/// The next TCP connection, with TCP_NODELAY set.
+async fn accept_tcp(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
     let (stream, peer) = listener.accept().await?;
     // A response goes out in pieces (the head as soon as the guest sets it, then the body as
     // it writes it): with Nagle's algorithm a small piece waits for the client's delayed ACK
@@ -151,7 +384,7 @@ async fn accept(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
     }
-    Ok((stream, peer, permit))
+    Ok((stream, peer))
 }
 
 /// How many connections may be open at once: `--max-concurrent-connections`, within the process's
@@ -187,33 +420,36 @@ pub(crate) fn connection_budget(wanted: usize) -> usize {
     wanted
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM, listened for from the start: a signal that arrives while the
-/// accept loop is busy is kept, not lost (a `ctrl_c()` made anew each turn would miss it);
-/// and a connection to `--shutdown-addr`, if given.
+/// What a signal asks of the server.
+enum Signal {
+    /// SIGHUP: load the component again.
+    Reload,
+    /// SIGINT, SIGTERM or a connection to `--shutdown-addr`, named.
+    Stop(&'static str),
+}
+
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP, listened for from the start: a signal that arrives
+/// while the server is busy is kept, not lost (a `ctrl_c()` made anew each turn would miss
+/// it); and a connection to `--shutdown-addr`, if given.
 struct Signals {
     shutdown: Option<TcpListener>,
-    #[cfg(unix)]
     int: tokio::signal::unix::Signal,
-    #[cfg(unix)]
     term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     fn new() -> Result<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Self {
-                shutdown: None,
-                int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
-                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Self { shutdown: None })
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            shutdown: None,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+        })
     }
 
-    async fn next(&mut self) -> &'static str {
+    async fn next(&mut self) -> Signal {
         let shutdown = async {
             match &self.shutdown {
                 // Only a connection counts: a failed accept (out of descriptors, say, under a
@@ -230,20 +466,11 @@ impl Signals {
                 None => std::future::pending().await,
             }
         };
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = self.int.recv() => "SIGINT",
-                _ = self.term.recv() => "SIGTERM",
-                () = shutdown => "a connection to --shutdown-addr",
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => "Ctrl-C",
-                () = shutdown => "a connection to --shutdown-addr",
-            }
+        tokio::select! {
+            _ = self.int.recv() => Signal::Stop("SIGINT"),
+            _ = self.term.recv() => Signal::Stop("SIGTERM"),
+            _ = self.hup.recv() => Signal::Reload,
+            () = shutdown => Signal::Stop("a connection to --shutdown-addr"),
         }
     }
 }
@@ -261,10 +488,8 @@ mod tests {
         runtime.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let open = Arc::new(Semaphore::new(1));
-            let (accepted, _client) =
-                tokio::join!(accept(&listener, &open), TcpStream::connect(addr));
-            let (stream, _, _) = accepted.unwrap();
+            let (accepted, _client) = tokio::join!(accept_tcp(&listener), TcpStream::connect(addr));
+            let (stream, _) = accepted.unwrap();
             assert!(stream.nodelay().unwrap(), "TCP_NODELAY is off");
         });
     }

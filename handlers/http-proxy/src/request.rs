@@ -4,6 +4,7 @@
 //! it is logged with the trap.
 
 use crate::body::{Failure, Guarded, Outcome, RequestBody, Stop, Stopper};
+use crate::conn::{Connection, Stream};
 use crate::server::{Runner, Server, Serving};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -25,14 +26,25 @@ use worldhost_core::{Cause, Host};
 pub(crate) async fn handle(
     server: Arc<Server>,
     request: Request<Incoming>,
+    connection: Arc<Connection>,
 ) -> Result<Response<HyperOutgoingBody>, Infallible> {
     let started = Instant::now();
+    // An HTTP/2 stream is open (its connection not idle) until its response is done.
+    let stream = match request.version() {
+        hyper::Version::HTTP_2 => Some(connection.stream()),
+        _ => {
+            connection.http1_request();
+            None
+        }
+    };
     let method = request.method().clone();
     let path = request
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_string(), |p| p.to_string());
     tracing::debug!(%method, %path, "request received");
+    // The code that answers: new requests go to a reloaded version, this one stays on it.
+    let runner = server.runner();
     let response = if !names_its_host(&request) {
         // HTTP/1.0 allows a request without one; a guest is always given an authority.
         closing(status(
@@ -41,7 +53,7 @@ pub(crate) async fn handle(
         ))
     } else {
         match server.permits.clone().try_acquire_owned() {
-            Ok(permit) => respond(&server, request, permit).await,
+            Ok(permit) => respond(&server, &runner, request, permit).await,
             Err(_) => {
                 tracing::warn!(%method, %path, "too many requests in flight (--max-concurrent-requests)");
                 too_many_requests()
@@ -53,9 +65,13 @@ pub(crate) async fn handle(
         %path,
         status = response.status().as_u16(),
         elapsed = ?started.elapsed(),
+        version = runner.version.get().map_or("", String::as_str),
         "request"
     );
-    Ok(response)
+    Ok(match stream {
+        Some(stream) => response.map(|body| Stream::new(body, stream).boxed_unsync()),
+        None => response,
+    })
 }
 
 /// Whether the request names one host: an authority in its URI, or one readable Host header
@@ -85,6 +101,7 @@ fn add_headers(
 
 async fn respond(
     server: &Server,
+    runner: &Arc<Runner>,
     request: Request<Incoming>,
     permit: OwnedSemaphorePermit,
 ) -> Response<HyperOutgoingBody> {
@@ -111,7 +128,6 @@ async fn respond(
     );
     let request = Request::from_parts(parts, body);
 
-    let runner = server.runner();
     let pre = match &runner.serving {
         Serving::Reused(dispatch) => {
             let response =
@@ -121,7 +137,7 @@ async fn respond(
         }
         Serving::Fresh(pre) => pre.clone(),
     };
-    let response = match start(server, runner, pre, request, permit, &stopper) {
+    let response = match start(server, runner.clone(), pre, request, permit, &stopper) {
         Ok((response, done)) => match response.await {
             // The guest answered, but its request was stopped first (its body cut off, say):
             // it answered a request it did not read whole.
@@ -245,10 +261,13 @@ fn start(
         .store_with((), |wasi| server.instances.wasi(wasi))?;
     let (response_tx, response_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
-    let incoming = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, request)?;
+    let incoming = store.data_mut().http().new_incoming_request(
+        match server.tls {
+            Some(_) => Scheme::Https,
+            None => Scheme::Http,
+        },
+        request,
+    )?;
     let out = store.data_mut().http().new_response_outparam(response_tx)?;
     let name = server.name.clone();
     let limits = server.settings.limits;

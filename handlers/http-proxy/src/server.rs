@@ -1,6 +1,8 @@
 //! The server's state: the component linked with WASI and wasi:http and pre-instantiated once,
-//! the request and connection bounds, and how one connection is served (hyper, HTTP/1.1,
-//! keep-alive). The accept loop and shutdown are in `listen`, the tiered start in `start`.
+//! the request and connection bounds, and how one connection is served (TLS if asked, then
+//! hyper-util's auto builder: HTTP/1.1 with keep-alive, or HTTP/2 by ALPN or prior knowledge).
+//! The accept loop and shutdown are in `listen`, the tiered start in `start`, reloads in
+//! `reload`.
 
 use crate::args::HttpProxyArgs;
 use crate::host::YIELD_AFTER;
@@ -11,14 +13,13 @@ use crate::request;
 use crate::service::{self, Dispatch, Service};
 use anyhow::{Context as _, Result, bail};
 use hyper::header::{HeaderName, HeaderValue};
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioTimer;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use tokio::sync::Semaphore;
-use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use worldhost_core::{GuestLinker, GuestPre, Host, RunContext, Settings};
 
@@ -36,10 +37,16 @@ pub(crate) struct Server {
     capacity: std::sync::atomic::AtomicUsize,
     /// One permit per open connection (`--max-concurrent-connections`, within the open-file limit).
     pub connections: Arc<Semaphore>,
+    /// How many connections are open.
+    pub open: std::sync::atomic::AtomicUsize,
+    /// `--tls-cert` and `--tls-key`'s acceptor.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The headers of `-H`, added to every request.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Numbers the instances and prefixes their output.
     pub instances: Arc<Instances>,
+    /// What reloading the component needs.
+    pub reloads: crate::reload::Reloads,
 }
 
 /// The pre-instantiated component requests are served from.
@@ -48,6 +55,9 @@ pub(crate) struct Runner {
     pub guest: Arc<GuestPre>,
     /// How requests reach it.
     pub serving: Serving,
+    /// Which version of the file it was loaded from: the start of its BLAKE3 hash, set once
+    /// known (the first is hashed in the background, off the start's path).
+    pub version: Arc<OnceLock<String>>,
 }
 
 /// How requests reach the component.
@@ -66,6 +76,7 @@ impl Runner {
         cx: &RunContext<'_>,
         args: &HttpProxyArgs,
         instances: &Arc<Instances>,
+        version: Arc<OnceLock<String>>,
     ) -> Result<(Self, usize)> {
         let (loaded, holds) = pool::sized(cx.component, cx.settings, args.max_concurrent_requests)?;
         let cx = RunContext {
@@ -94,13 +105,25 @@ impl Runner {
                 .with_context(cannot)?;
             Serving::Fresh(pre)
         };
-        Ok((Self { guest, serving }, holds))
+        Ok((
+            Self {
+                guest,
+                serving,
+                version,
+            },
+            holds,
+        ))
     }
 }
 
 impl Server {
+    /// How many connections are open.
+    pub(crate) fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
     /// Gives `permits` `holds` permits in all (the pool of new code may hold another number).
-    pub(crate) fn resize_permits(&self, holds: usize) {
+    fn resize_permits(&self, holds: usize) {
         let before = self.capacity.swap(holds, Ordering::Relaxed);
         if holds > before {
             self.permits.add_permits(holds - before);
@@ -117,9 +140,22 @@ impl Server {
             .clone()
     }
 
-    /// New requests are served from `runner`; those in flight finish on the old one.
-    pub(crate) fn replace_runner(&self, runner: Runner) {
-        *self.runner.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(runner);
+    /// New requests are served from `runner`, whose pool holds `holds`; those in flight finish
+    /// on the old one. With `if_from`, only if the runner serving is still of that version (a
+    /// reload may have come first); returns whether it was replaced.
+    pub(crate) fn replace_runner(
+        &self,
+        runner: Runner,
+        holds: usize,
+        if_from: Option<&Arc<OnceLock<String>>>,
+    ) -> bool {
+        let mut serving = self.runner.write().unwrap_or_else(PoisonError::into_inner);
+        if if_from.is_some_and(|from| !Arc::ptr_eq(from, &serving.version)) {
+            return false;
+        }
+        self.resize_permits(holds);
+        *serving = Arc::new(runner);
+        true
     }
 }
 
@@ -131,6 +167,9 @@ pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode>
              Cranelift's compiles in the background"
         );
         crate::start::complete_in_background(&server, &cx);
+    }
+    if server.args.watch {
+        crate::reload::watch(&server)?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -167,7 +206,13 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         stdio.stdout,
         stdio.stderr,
     ));
-    let (runner, holds) = Runner::new(cx, &args, &instances)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let version = Arc::new(OnceLock::new());
+    crate::reload::hash_in_background(&loaded.path, &version);
+    let (runner, holds) = Runner::new(cx, &args, &instances, version)?;
     let connections = crate::listen::connection_budget(args.max_concurrent_connections);
     let server = Arc::new(Server {
         runner: RwLock::new(Arc::new(runner)),
@@ -176,8 +221,11 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         permits: Arc::new(Semaphore::new(holds)),
         capacity: holds.into(),
         connections: Arc::new(Semaphore::new(connections)),
+        open: 0.into(),
+        tls,
         headers: parse_headers(&args.headers)?,
         instances,
+        reloads: crate::reload::Reloads::new(cx),
         args,
     });
     Ok(server)
@@ -212,26 +260,70 @@ fn parse_header(header: &str) -> Result<(HeaderName, HeaderValue)> {
     Ok((name, value))
 }
 
-/// Serves one connection until the client closes it or its header read times out; once
-/// `shutdown` is signalled, the request in flight is finished and no new one is taken.
+/// Why a connection ended early.
+pub(crate) type ConnectionError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How many streams an HTTP/2 client may reset before the server has taken them before its
+/// connection is closed (GOAWAY, ENHANCE_YOUR_CALM): the "rapid reset" attack (CVE-2023-44487)
+/// opens and cancels streams to make the server start work nobody waits for. h2's default.
+const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+
+/// How many streams the server may reset for a client's protocol errors before it closes the
+/// connection (a client that makes it reset streams at will, CVE-2019-9514 and kin). hyper's
+/// default.
+const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// Serves one connection until the client closes it or it is cut off (its TLS handshake, its
+/// headers, or an idle spell past `--header-read-timeout`); once `shutdown` is signalled, the
+/// requests in flight are finished and no new one is taken.
 pub(crate) async fn connection<I>(
     server: Arc<Server>,
     io: I,
-    shutdown: Option<Watcher>,
-) -> Result<(), hyper::Error>
+    shutdown: Watcher,
+) -> Result<(), ConnectionError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let header_read_timeout = server.args.header_read_timeout;
     let io = WriteBounded::new(io, server.args.response_write_timeout);
-    let service = hyper::service::service_fn(move |req| request::handle(server.clone(), req));
-    let conn = http1::Builder::new()
+    match server.tls.clone() {
+        Some(tls) => {
+            let handshake = tls.accept(io);
+            let io = tokio::time::timeout(server.args.header_read_timeout, handshake)
+                .await
+                .map_err(|_| "the TLS handshake did not finish within `--header-read-timeout`")??;
+            serve_http(server, io, shutdown).await
+        }
+        None => serve_http(server, io, shutdown).await,
+    }
+}
+
+/// HTTP on `io`: HTTP/2 if the client opens with its preface (as ALPN `h2` has it do, or a
+/// cleartext client with prior knowledge), HTTP/1.1 otherwise.
+async fn serve_http<I>(server: Arc<Server>, io: I, shutdown: Watcher) -> Result<(), ConnectionError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let args = &server.args;
+    let state = crate::conn::Connection::new(args.header_read_timeout, args.response_write_timeout);
+    let io = crate::conn::Bounded::new(io, state.clone());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        .serve_connection(TokioIo::new(io), service);
-    match shutdown {
-        Some(watcher) => watcher.watch(conn).await,
-        None => conn.await,
-    }
+        .header_read_timeout(args.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(args.max_concurrent_streams)
+        .max_header_list_size(args.max_header_list_size)
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS);
+    let service = {
+        let server = server.clone();
+        hyper::service::service_fn(move |req| request::handle(server.clone(), req, state.clone()))
+    };
+    shutdown
+        .watch(builder.serve_connection(TokioIo::new(io), service))
+        .await
 }

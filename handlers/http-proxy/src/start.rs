@@ -17,6 +17,8 @@ pub(crate) fn complete_in_background(server: &Arc<Server>, cx: &RunContext<'_>) 
     let server = server.clone();
     let loaded = cx.component.clone();
     let (settings, matches, args) = (cx.settings.clone(), cx.matches.clone(), cx.args.to_vec());
+    let version = server.runner().version.clone();
+    let from = version.clone();
     let spawned = std::thread::Builder::new()
         .name("worldhost-compile".into())
         .spawn(move || {
@@ -30,12 +32,14 @@ pub(crate) fn complete_in_background(server: &Arc<Server>, cx: &RunContext<'_>) 
                         settings: &settings,
                         args: &args,
                     };
-                    Runner::new(&cx, &server.args, &server.instances)
+                    Runner::new(&cx, &server.args, &server.instances, version)
                 });
             match completed {
                 Ok((runner, holds)) => {
-                    server.resize_permits(holds);
-                    server.replace_runner(runner);
+                    if !server.replace_runner(runner, holds, Some(&from)) {
+                        tracing::info!("a reload came first: its version serves on");
+                        return;
+                    }
                     tracing::info!(
                         elapsed = ?started.elapsed(),
                         "serving from the code compiled by Cranelift"

@@ -1,0 +1,291 @@
+//! What bounds one connection besides hyper's own settings, for HTTP/2 above all, where one
+//! connection carries many requests and hyper's HTTP/1.1 header-read timeout does not apply.
+//!
+//! - Until its first request, and under HTTP/2 whenever no stream is open, a connection may be
+//!   idle for `--header-read-timeout`; past it, it is closed. Only requests count as activity:
+//!   a client that sends nothing, trickles an HTTP/2 preface or a header block, or keeps the
+//!   connection up with PINGs is cut off alike. (Under HTTP/1.1, once the first request has
+//!   come, hyper's header-read timeout bounds every later one, as before.)
+//! - Under HTTP/2 a response the client does not read (it grants no flow-control window) is
+//!   not a blocked socket write, so `--response-write-timeout` on the socket cannot see it:
+//!   each HTTP/2 response is watched, and one whose next frame waits longer than that bound
+//!   for the client closes its connection, which drops every stream of it, their guests and
+//!   their places under `--max-concurrent-requests`.
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// One connection's state, shared by its IO and its requests.
+pub(crate) struct Connection {
+    /// When the connection began: the times below count from it, in nanoseconds.
+    began: Instant,
+    /// How long it may be idle, and a response may wait for the client.
+    idle_timeout: Duration,
+    write_timeout: Duration,
+    /// An HTTP/1.1 request has come: hyper's header-read timeout bounds the rest.
+    http1: AtomicBool,
+    /// HTTP/2 streams whose responses are not yet done.
+    open_streams: AtomicUsize,
+    /// When the last stream ended (or the connection began).
+    idle_since: AtomicU64,
+    /// Why it is to be closed, once it is.
+    closed: Mutex<Option<&'static str>>,
+    /// The connection's reader, woken to close it.
+    reader: Mutex<Option<Waker>>,
+}
+
+impl Connection {
+    pub(crate) fn new(idle_timeout: Duration, write_timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            began: Instant::now(),
+            idle_timeout,
+            write_timeout,
+            http1: AtomicBool::new(false),
+            open_streams: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            closed: Mutex::new(None),
+            reader: Mutex::new(None),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.began.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// An HTTP/1.1 request arrived on it.
+    pub(crate) fn http1_request(&self) {
+        if !self.http1.load(Ordering::Relaxed) {
+            self.http1.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// An HTTP/2 stream began; it is open until the returned guard is dropped.
+    pub(crate) fn stream(self: &Arc<Self>) -> OpenStream {
+        self.open_streams.fetch_add(1, Ordering::AcqRel);
+        OpenStream(self.clone())
+    }
+
+    /// Closes the connection: its reader fails with `why`, which ends it.
+    fn close(&self, why: &'static str) {
+        self.closed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(why);
+        if let Some(waker) = self
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            waker.wake();
+        }
+    }
+
+    /// Whether the idle bound applies now: no HTTP/1.1 request yet and no stream open.
+    fn idle(&self) -> bool {
+        !self.http1.load(Ordering::Relaxed) && self.open_streams.load(Ordering::Acquire) == 0
+    }
+}
+
+/// An open HTTP/2 stream: the connection is not idle while one is held.
+pub(crate) struct OpenStream(Arc<Connection>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let connection = &self.0;
+        connection
+            .idle_since
+            .store(connection.now(), Ordering::Relaxed);
+        connection.open_streams.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A connection's IO (what hyper reads and writes), failing its reads once the connection has
+/// been idle too long or is closed.
+pub(crate) struct Bounded<I> {
+    io: I,
+    connection: Arc<Connection>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> Bounded<I> {
+    pub(crate) fn new(io: I, connection: Arc<Connection>) -> Self {
+        Self {
+            io,
+            connection,
+            timer: None,
+        }
+    }
+
+    /// `Some(error)` if the connection is to end now; otherwise the timer is set to wake the
+    /// reader when its idle bound runs out.
+    fn check(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        let connection = &self.connection;
+        let closed = *connection
+            .closed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(why) = closed {
+            return Some(io::Error::new(io::ErrorKind::TimedOut, why));
+        }
+        // Under HTTP/2 a stream's watcher closes the connection by waking this reader.
+        if connection.open_streams.load(Ordering::Acquire) > 0 {
+            *connection
+                .reader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+        }
+        if !connection.idle() {
+            return None;
+        }
+        let since = Duration::from_nanos(connection.idle_since.load(Ordering::Relaxed));
+        let deadline = connection.began + since + connection.idle_timeout;
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        timer.as_mut().poll(cx).is_ready().then(|| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the connection was idle for `--header-read-timeout`",
+            )
+        })
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Bounded<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.connection.http1.load(Ordering::Relaxed)
+            && let Some(error) = self.check(cx)
+        {
+            return Poll::Ready(Err(error));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Bounded<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// An HTTP/2 response body: its stream is open while it lives, and a frame it hands hyper
+/// that the client does not take within `--response-write-timeout` closes the connection.
+pub(crate) struct Stream {
+    inner: HyperOutgoingBody,
+    /// When the last frame was handed to hyper, in the connection's nanoseconds; 0 while hyper
+    /// is waiting for the body instead.
+    handed: Arc<AtomicU64>,
+    watcher: tokio::task::JoinHandle<()>,
+    _open: OpenStream,
+}
+
+impl Stream {
+    pub(crate) fn new(inner: HyperOutgoingBody, open: OpenStream) -> Self {
+        let handed = Arc::new(AtomicU64::new(0));
+        let connection = open.0.clone();
+        let watched = handed.clone();
+        let watcher = tokio::spawn(async move {
+            let timeout = connection.write_timeout;
+            loop {
+                let at = watched.load(Ordering::Relaxed);
+                if at == 0 {
+                    tokio::time::sleep(timeout).await;
+                    continue;
+                }
+                let due = connection.began + Duration::from_nanos(at) + timeout;
+                if Instant::now() >= due {
+                    tracing::debug!(
+                        "an HTTP/2 client read no response for --response-write-timeout"
+                    );
+                    connection.close("the client read nothing for `--response-write-timeout`");
+                    return;
+                }
+                tokio::time::sleep_until(due).await;
+            }
+        });
+        Self {
+            inner,
+            handed,
+            watcher,
+            _open: open,
+        }
+    }
+}
+
+impl Body for Stream {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let handed = match &polled {
+            Poll::Ready(Some(Ok(_))) => self._open.0.now().max(1),
+            _ => 0,
+        };
+        self.handed.store(handed, Ordering::Relaxed);
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
