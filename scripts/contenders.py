@@ -121,8 +121,10 @@ def python_guest(name: str, world: str) -> Path:
 
 def clean_env() -> dict:
     """The environment both contenders run in: no RUST_BACKTRACE (it makes every wasmtime
-    error capture a backtrace), no RUST_LOG."""
-    return {k: v for k, v in os.environ.items() if k not in ("RUST_BACKTRACE", "RUST_LOG")}
+    error capture a backtrace), no RUST_LOG, no OTEL_* (telemetry only where a benchmark
+    turns it on)."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("RUST_BACKTRACE", "RUST_LOG") and not k.startswith("OTEL_")}
 
 
 def machine() -> str:
@@ -161,11 +163,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(cmd, log: Path | None = None):
+def start_server(cmd, log: Path | None = None, env: dict | None = None):
     """Starts a server and returns once it prints its "Serving HTTP on" (or "Serving HTTPS on")
     line (never a sleep).
     The rest of its stderr goes to `log` (or nowhere), drained so that it never blocks."""
-    proc = subprocess.Popen([str(c) for c in cmd], env=clean_env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([str(c) for c in cmd], env={**clean_env(), **(env or {})},
+                            stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if "Serving HTTP on" in line or "Serving HTTPS on" in line:
@@ -258,3 +261,26 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
            "-nodes", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
            "-days", "2", "-keyout", str(key), "-out", str(cert), stderr=subprocess.DEVNULL)
     return cert, key
+
+
+def otlp_sink() -> str:
+    """An OTLP/HTTP receiver on 127.0.0.1 that reads each export and answers 200 (in this
+    process, on threads of its own); returns its endpoint. What a telemetry-on server sends its
+    spans and metrics to, so that they are really encoded and sent."""
+    import http.server
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"

@@ -16,15 +16,31 @@ mod handlers;
 mod inspect;
 mod progress;
 mod run;
+mod telemetry;
 
 pub use app::command;
 #[doc(hidden)]
 pub use args::SharedArgs;
 
+// Linked for its features only: OTLP's HTTP client speaks TLS to an https endpoint.
+use reqwest as _;
+
+#[cfg(test)]
+use bytes as _;
+#[cfg(test)]
+use h2 as _;
+#[cfg(test)]
+use opentelemetry_proto as _;
 #[cfg(test)]
 use proptest as _;
 #[cfg(test)]
+use prost as _;
+#[cfg(test)]
+use rcgen as _;
+#[cfg(test)]
 use tempfile as _;
+#[cfg(test)]
+use tokio as _;
 #[cfg(test)]
 use ureq as _;
 #[cfg(test)]
@@ -50,8 +66,34 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    init_logging(matches.get_count("verbose"));
-    let result = match matches.subcommand() {
+    if let Err(e) = init_logging(matches.get_count("verbose")) {
+        eprintln!("{}", wrapped(&format!("error: {e:#}"), stderr_width()));
+        return ExitCode::FAILURE;
+    }
+    // The run's span (OpenTelemetry's, when it is on): what ran, with what, and its exit status.
+    let span = tracing::info_span!(
+        parent: None,
+        "run",
+        otel.name = %format_args!("worldhost {}", matches.subcommand_name().unwrap_or("")),
+        otel.kind = "internal",
+        worldhost.component = tracing::field::Empty,
+        worldhost.handler = tracing::field::Empty,
+        process.exit.code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    let code = span.in_scope(|| finish(dispatch(&matches)));
+    if !span.is_disabled() {
+        let number = (0..=255u8).find(|&n| ExitCode::from(n) == code);
+        span.record("process.exit.code", number.map_or(-1, i64::from));
+    }
+    drop(span);
+    telemetry::flush();
+    code
+}
+
+/// Runs the subcommand of `matches`.
+fn dispatch(matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    match matches.subcommand() {
         Some(("run", m)) => run::run("run", m),
         // A handler's own subcommand: `run` with its `--handler` preset.
         Some((name, m))
@@ -68,17 +110,24 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Some(("completions", m)) => completions(m),
         Some(("man", _)) => man_page(),
         _ => unreachable!("clap requires a subcommand"),
-    };
+    }
+}
+
+/// The exit status for what a subcommand returned: its own, a guest's, or 1 (2 for a usage
+/// error) with the error on stderr.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result.map_err(|e| e.downcast::<worldhost_core::GuestExit>()) {
         Ok(code) => code,
         // A guest's exit status is the process's; a trap is reported, with its backtrace.
         Err(Ok(exit)) => {
             if exit.trapped() {
+                tracing::Span::current().record("error.type", "trap");
                 eprintln!("error: {exit}");
             }
             exit.exit_code()
         }
         Err(Err(e)) => {
+            tracing::Span::current().record("error.type", "error");
             eprintln!("{}", wrapped(&format!("error: {e:#}"), stderr_width()));
             if e.is::<worldhost_core::UsageError>() {
                 ExitCode::from(2)
@@ -143,9 +192,15 @@ fn print_stdout(text: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `-v` shows worldhost's info lines, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.
-fn init_logging(verbose: u8) {
+/// `-v` shows worldhost's info lines, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides. The
+/// log shows events only (a span's context would make every line long); spans go to
+/// OpenTelemetry, when the `OTEL_*` variables turn it on.
+fn init_logging(verbose: u8) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(match verbose {
             0 => "warn",
@@ -155,13 +210,18 @@ fn init_logging(verbose: u8) {
         })
     });
     use std::io::IsTerminal as _;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_filter(filter.and(filter_fn(|meta| meta.is_event())));
+    let otel = telemetry::start()?;
+    tracing_subscriber::registry()
+        .with(otel)
+        .with(log)
         .try_init()
         .ok();
+    Ok(())
 }
 
 #[cfg(test)]

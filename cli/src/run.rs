@@ -57,6 +57,9 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
         reason = %choice.reason,
         "handler selected"
     );
+    let span = tracing::Span::current();
+    span.record("worldhost.component", loaded.name.as_str());
+    span.record("worldhost.handler", choice.handler.name());
     if forced.is_none() {
         check_guest_args(subcommand, &path, &args, choice.handler)?;
     }

@@ -15,6 +15,7 @@ pub mod prepare;
 pub mod select;
 pub mod settings;
 pub mod store;
+pub mod telemetry;
 pub mod wit;
 pub mod world;
 

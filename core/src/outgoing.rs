@@ -1,11 +1,14 @@
 //! Outgoing HTTP requests from a guest, a server's or a command's (`-S http`): denied unless
 //! the host is on the allow-list of `--allow-outgoing`; allowed ones are sent by
-//! wasmtime-wasi-http's own client.
+//! wasmtime-wasi-http's own client, each in a span of its own (a child of the request's when
+//! the guest runs in one), whose W3C trace context goes out in the request's `traceparent` when
+//! telemetry is on.
 
 use http_body_util::BodyExt;
 use hyper::http;
 use std::future::Future;
 use std::sync::Arc;
+use tracing::Instrument as _;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The allow-list, shared by every request's store.
@@ -153,26 +156,54 @@ impl WasiHttpHooks for OutgoingPolicy {
 
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         drop(fut);
+        // OpenTelemetry's HTTP client conventions: the span is named by the method.
+        let span = tracing::info_span!(
+            "outgoing request",
+            otel.name = %request.method(),
+            otel.kind = "client",
+            http.request.method = %request.method(),
+            url.full = %request.uri(),
+            server.address = request.uri().host().unwrap_or(""),
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
         if !self.permits(request.uri()) {
             tracing::warn!(
                 uri = %request.uri(),
                 "outgoing request denied (`--allow-outgoing HOST[:PORT]` allows a host; an \
                  address with a user name, `user@host`, is never allowed)"
             );
+            span.record("error.type", "denied");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
+        if let Some(telemetry) = crate::telemetry::get() {
+            telemetry.propagate(&span, request.headers_mut());
+        }
+        let traced = span.clone();
+        Box::new(
+            async move {
+                let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+                match &sent {
+                    Ok((response, _)) => {
+                        traced.record("http.response.status_code", response.status().as_u16());
+                    }
+                    Err(e) => {
+                        traced.record("error.type", tracing::field::debug(e));
+                    }
+                }
+                let (response, io) = sent?;
+                Ok((
+                    response.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                ))
+            }
+            .instrument(span),
+        )
     }
 }
 

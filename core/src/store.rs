@@ -63,6 +63,9 @@ pub fn limited_store<D: Limited>(
 pub struct MemoryLimiter {
     limits: Limits,
     refused: Option<usize>,
+    /// The linear memory the store's instances have been given, in bytes (every memory's
+    /// growths from 0, its creation included).
+    memory: usize,
 }
 
 impl MemoryLimiter {
@@ -71,7 +74,13 @@ impl MemoryLimiter {
         Self {
             limits: *limits,
             refused: None,
+            memory: 0,
         }
+    }
+
+    /// The linear memory the store's instances hold, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory
     }
 
     /// The size, in bytes, of the last growth refused, if one was.
@@ -92,7 +101,7 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -101,7 +110,12 @@ impl ResourceLimiter for MemoryLimiter {
                 self.refused = Some(desired);
                 self.refuse("memory", desired)
             }
-            _ => Ok(true),
+            _ => {
+                // Counted when allowed: a growth that then fails is rare (the address space
+                // ran out), and it is reported as the trap it causes.
+                self.memory = self.memory.saturating_add(desired.saturating_sub(current));
+                Ok(true)
+            }
         }
     }
 

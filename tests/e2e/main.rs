@@ -37,6 +37,8 @@ mod hostile;
 mod server;
 // Sandbox escapes: `..`, symlinks, host paths, sockets.
 mod sandbox;
+// OpenTelemetry against an OTLP receiver started by the test.
+mod telemetry;
 // Capabilities and limits: `--dir` (read-only too), `--env`, `-S`, `-W`.
 mod settings;
 

@@ -14,11 +14,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tracing::Instrument as _;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use worldhost_core::telemetry::{Answered, GuestFailure};
 use worldhost_core::{Cause, Host};
 
 /// Answers one request; never fails (hyper would drop the connection), so every error becomes
@@ -45,13 +47,36 @@ pub(crate) async fn handle(
     tracing::debug!(%method, %path, "request received");
     // The code that answers: new requests go to a reloaded version, this one stays on it.
     let runner = server.runner();
-    let response = if !names_its_host(&request) {
-        // HTTP/1.0 allows a request without one; a guest is always given an authority.
-        closing(status(
-            StatusCode::BAD_REQUEST,
-            "the request names no host: send one Host header\n",
-        ))
-    } else {
+    let version = runner.version.get().map_or("", String::as_str);
+    let protocol = if stream.is_some() { "2" } else { "1.1" };
+    // OpenTelemetry's HTTP server conventions (a root, or the child of the client's
+    // `traceparent`); its fields are only computed when a subscriber wants the span.
+    let span = tracing::info_span!(
+        parent: None,
+        "request",
+        otel.name = %method,
+        otel.kind = "server",
+        http.request.method = %method,
+        url.path = request.uri().path(),
+        url.scheme = if server.tls.is_some() { "https" } else { "http" },
+        network.protocol.version = protocol,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        worldhost.component.version = version,
+    );
+    let telemetry = worldhost_core::telemetry::get();
+    if let Some(telemetry) = telemetry {
+        telemetry.continue_trace(&span, request.headers());
+        telemetry.request_started();
+    }
+    let response = async {
+        if !names_its_host(&request) {
+            // HTTP/1.0 allows a request without one; a guest is always given an authority.
+            return closing(status(
+                StatusCode::BAD_REQUEST,
+                "the request names no host: send one Host header\n",
+            ));
+        }
         match server.permits.clone().try_acquire_owned() {
             Ok(permit) => respond(&server, &runner, request, permit).await,
             Err(_) => {
@@ -59,13 +84,26 @@ pub(crate) async fn handle(
                 too_many_requests()
             }
         }
-    };
+    }
+    .instrument(span.clone())
+    .await;
+    let code = response.status().as_u16();
+    let elapsed = started.elapsed();
+    span.record("http.response.status_code", code);
+    if let Some(telemetry) = telemetry {
+        telemetry.request_answered(&Answered {
+            method: method.as_str(),
+            status: code,
+            seconds: elapsed.as_secs_f64(),
+            protocol,
+        });
+    }
     tracing::info!(
         %method,
         %path,
-        status = response.status().as_u16(),
-        elapsed = ?started.elapsed(),
-        version = runner.version.get().map_or("", String::as_str),
+        status = code,
+        ?elapsed,
+        version,
         "request"
     );
     Ok(match stream {
@@ -275,7 +313,10 @@ fn start(
     let stopper = stopper.clone();
     let guest = async move {
         let run = async {
-            let proxy = pre.instantiate_async(&mut store).await?;
+            let proxy = pre
+                .instantiate_async(&mut store)
+                .instrument(tracing::info_span!("instantiate"))
+                .await?;
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
@@ -307,11 +348,25 @@ fn start(
         // Reported before the store (and with it the response body) is dropped, so the body
         // knows how to end.
         let _ = done_tx.send(outcome);
+        if let Some(telemetry) = worldhost_core::telemetry::get() {
+            use worldhost_core::store::Limited as _;
+            let bytes = store.data_mut().limiter().memory_bytes();
+            telemetry.instance_memory(u64::try_from(bytes).unwrap_or(u64::MAX));
+        }
         drop(store);
         drop(permit);
     };
-    tokio::spawn(guest);
+    // In the request's span: its instantiation and outgoing requests are the request's.
+    tokio::spawn(guest.instrument(tracing::Span::current()));
     Ok((response_rx, done_rx))
+}
+
+/// Tells the request's span and the metrics that its guest failed.
+pub(crate) fn guest_failed(failure: GuestFailure) {
+    tracing::Span::current().record("error.type", failure.name());
+    if let Some(telemetry) = worldhost_core::telemetry::get() {
+        telemetry.guest_failed(failure);
+    }
 }
 
 /// What a guest's error means for its request; the failure is logged here.
@@ -331,10 +386,12 @@ fn classify(
     match runner.guest.classify(store, error) {
         Ok(exit) => {
             tracing::error!("{}", exit.summary());
-            match exit.cause {
-                Cause::Timeout(_) => Failure::Timeout,
-                _ => Failure::Failed,
-            }
+            let (failure, failed) = match exit.cause {
+                Cause::Timeout(_) => (Failure::Timeout, GuestFailure::Timeout),
+                _ => (Failure::Failed, GuestFailure::Trap),
+            };
+            guest_failed(failed);
+            failure
         }
         Err(e) => {
             tracing::error!("`{name}` failed: {:#}", anyhow::Error::from(e));

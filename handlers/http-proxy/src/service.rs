@@ -31,6 +31,7 @@ use wasmtime_wasi_http::handler::{
 };
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
+use worldhost_core::telemetry::GuestFailure;
 use worldhost_core::{GuestPre, Host};
 
 /// How instances are reused: wasmtime serve's flags.
@@ -253,6 +254,7 @@ fn failed(
 ) -> Response<HyperOutgoingBody> {
     let name = &server.name;
     let timed_out = || {
+        crate::request::guest_failed(GuestFailure::Timeout);
         tracing::error!("`{name}` ran past `-W timeout` on a request; answered 504");
         status(
             StatusCode::GATEWAY_TIMEOUT,
@@ -268,7 +270,10 @@ fn failed(
         // Its instance was dropped: past the request's time, that is the timeout's doing.
         return match timeout {
             Some(timeout) if elapsed >= timeout => timed_out(),
-            _ => internal(),
+            _ => {
+                crate::request::guest_failed(GuestFailure::Trap);
+                internal()
+            }
         };
     }
     if let Some(failed) = error.downcast_ref::<InstantiationError<()>>() {
