@@ -56,6 +56,7 @@ pub fn main() -> ExitCode {
 /// Runs worldhost with `argv` (the program's name first) and returns its exit status; may be
 /// called more than once in a process (the fuzz targets do).
 pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    worldhost_core::run_began();
     let argv = app::expand_shorthand(argv.into_iter().collect());
     let selected = app::selected_subcommand(&argv);
     let matches = match app::command_for(selected.as_deref()).try_get_matches_from(argv) {

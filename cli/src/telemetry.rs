@@ -2,7 +2,8 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (both signals), `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` and
 //! `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (one each), `OTEL_EXPORTER_OTLP_PROTOCOL` (and its
 //! per-signal forms: `http/protobuf`, the default, or `http/json`), `OTEL_SERVICE_NAME`
-//! (`worldhost` if unset), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS` and
+//! (`worldhost` if neither it nor `OTEL_RESOURCE_ATTRIBUTES` names the service),
+//! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS` and
 //! `…_TIMEOUT`, the batch and export intervals (`OTEL_BSP_*`, `OTEL_METRIC_EXPORT_INTERVAL`);
 //! `OTEL_SDK_DISABLED=true` turns it off. With no endpoint set nothing is sent, nothing is
 //! started, and the handlers' one check finds telemetry off.
@@ -101,7 +102,12 @@ pub(crate) fn start() -> Result<Option<OtelLayer>> {
     // OTLP to an https endpoint: rustls with ring, as the rest of worldhost.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut resource = Resource::builder();
-    if !set("OTEL_SERVICE_NAME") {
+    let named = set("OTEL_SERVICE_NAME")
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|attributes| {
+            (attributes.split(','))
+                .any(|pair| pair.split('=').next().map(str::trim) == Some("service.name"))
+        });
+    if !named {
         resource = resource.with_service_name("worldhost");
     }
     let resource = resource.build();
@@ -255,9 +261,14 @@ impl Telemetry for Otel {
         }
     }
 
-    fn request_answered(&self, answered: &Answered<'_>) {
+    fn request_ended(&self) {
         if let Some(i) = &self.instruments {
             i.active.add(-1, &[]);
+        }
+    }
+
+    fn request_answered(&self, answered: &Answered<'_>) {
+        if let Some(i) = &self.instruments {
             i.duration.record(
                 answered.seconds,
                 &[

@@ -31,3 +31,11 @@ pub use prepare::{Prepared, RunRequest, prepare};
 pub use settings::{Limits, Settings};
 pub use world::{Function, InterfaceName, Item, WasmKind, World};
 pub use worldhost_code as code;
+
+/// When this run began: the front end asks first thing, before any file is read, so that a
+/// file changed after it may have changed while it was being loaded (a server's reload names
+/// versions by it).
+pub fn run_began() -> std::time::SystemTime {
+    static BEGAN: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+    *BEGAN.get_or_init(std::time::SystemTime::now)
+}

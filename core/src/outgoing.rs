@@ -162,12 +162,13 @@ impl WasiHttpHooks for OutgoingPolicy {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         drop(fut);
         // OpenTelemetry's HTTP client conventions: the span is named by the method.
+        let method = crate::telemetry::method_name(request.method());
         let span = tracing::info_span!(
             "outgoing request",
-            otel.name = %request.method(),
+            otel.name = if method == "_OTHER" { "HTTP" } else { method },
             otel.kind = "client",
-            http.request.method = %request.method(),
-            url.full = %request.uri(),
+            http.request.method = method,
+            url.full = crate::telemetry::redacted(request.uri()),
             server.address = request.uri().host().unwrap_or(""),
             http.response.status_code = tracing::field::Empty,
             error.type = tracing::field::Empty,

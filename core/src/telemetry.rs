@@ -31,7 +31,7 @@ impl GuestFailure {
 
 /// One answered request, for the metrics.
 pub struct Answered<'a> {
-    /// Its method (`GET`).
+    /// Its method (`GET`; `_OTHER` for one HTTP does not define: see [`method_name`]).
     pub method: &'a str,
     /// The status it was answered with.
     pub status: u16,
@@ -49,6 +49,8 @@ pub trait Telemetry: Send + Sync {
     fn propagate(&self, span: &tracing::Span, headers: &mut HeaderMap);
     /// A request began (requests in flight).
     fn request_started(&self);
+    /// A request that began is no longer in flight (answered, or dropped with its client).
+    fn request_ended(&self);
     /// A request was answered.
     fn request_answered(&self, answered: &Answered<'_>);
     /// A guest failed a request.
@@ -67,4 +69,58 @@ pub fn install(telemetry: Box<dyn Telemetry>) {
 /// The telemetry installed, if it is on.
 pub fn get() -> Option<&'static dyn Telemetry> {
     INSTALLED.get().map(|t| &**t)
+}
+
+/// A request method as telemetry names it: one of HTTP's own, or `_OTHER` (OpenTelemetry's
+/// HTTP conventions), so that a client cannot make a new metric series per made-up method.
+pub fn method_name(method: &hyper::Method) -> &'static str {
+    use hyper::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "_OTHER",
+    }
+}
+
+/// `uri` as a span may record it: without user name and password, and without its query
+/// (either may carry a secret to a collector that should not have it).
+pub fn redacted(uri: &hyper::Uri) -> String {
+    let mut out = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    if let Some(host) = uri.host() {
+        out.push_str(host);
+    }
+    if let Some(port) = uri.port_u16() {
+        out.push_str(&format!(":{port}"));
+    }
+    out.push_str(uri.path());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_recorded_urls() {
+        let uri: hyper::Uri = "https://user:secret@example.com:8443/a/b?token=x"
+            .parse()
+            .unwrap();
+        assert_eq!(redacted(&uri), "https://example.com:8443/a/b");
+        assert_eq!(
+            method_name(&hyper::Method::from_bytes(b"BREW").unwrap()),
+            "_OTHER"
+        );
+        assert_eq!(method_name(&hyper::Method::PATCH), "PATCH");
+    }
 }

@@ -116,7 +116,7 @@ impl Receiver {
             .collect()
     }
 
-    /// The largest value each metric reached, by name: a counter's sum, a histogram's count.
+    /// The last value each metric had, by name: a counter's sum, a histogram's count.
     fn metrics(&self) -> std::collections::BTreeMap<String, f64> {
         let mut seen = std::collections::BTreeMap::new();
         for body in self.bodies("/v1/metrics") {
@@ -146,8 +146,7 @@ impl Receiver {
                     }
                     _ => 0.0,
                 };
-                let entry = seen.entry(metric.name).or_insert(value);
-                *entry = entry.max(value);
+                seen.insert(metric.name, value);
             }
         }
         seen
@@ -269,6 +268,13 @@ fn a_server_sends_request_spans_with_trace_context_and_its_metrics() {
     assert_eq!(fetched.0, 200, "{}", fetched.1);
     assert_eq!(get(&server.url("/trap")).0, 500);
     assert_eq!(get(&server.url("/slow?ms=3000")).0, 504);
+    // A client that goes away before its answer: its request is no longer in flight.
+    let mut gone = std::net::TcpStream::connect(addr).unwrap();
+    gone.write_all(b"GET /slow?ms=800 HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(800));
     receiver.wait_until("the metrics of four requests", |r| {
         r.metrics()
             .get("http.server.request.duration")
@@ -358,6 +364,7 @@ fn a_server_sends_request_spans_with_trace_context_and_its_metrics() {
     ] {
         assert!(metrics.contains_key(name), "no {name}: {metrics:?}");
     }
+    assert_eq!(metrics["http.server.active_requests"], 0.0, "{metrics:?}");
     assert_eq!(metrics["worldhost.guest.traps"], 1.0);
     assert_eq!(metrics["worldhost.guest.timeouts"], 1.0);
     assert!(metrics["worldhost.instance.memory"] >= 3.0, "{metrics:?}");

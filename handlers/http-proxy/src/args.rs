@@ -80,7 +80,7 @@ pub(crate) struct HttpProxyArgs {
     pub body_read_timeout: Duration,
 
     /// How long a response may wait for the client to read it; past it the connection is
-    /// closed (HTTP/2: the stream is reset) and the guest stopped
+    /// closed (under HTTP/2 too, with its other streams) and the guest stopped
     ///
     /// Bounds what a client that asks for a response and never reads it can hold. A client
     /// that reads, however slowly, is not cut off: the bound is on one wait.

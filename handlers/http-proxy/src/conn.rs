@@ -80,12 +80,17 @@ impl Connection {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get_or_insert(why);
-        if let Some(waker) = self
+        self.wake_reader();
+    }
+
+    /// Wakes the connection's reader, so that it looks at the state again.
+    fn wake_reader(&self) {
+        let waker = self
             .reader
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+            .take();
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
@@ -105,7 +110,12 @@ impl Drop for OpenStream {
         connection
             .idle_since
             .store(connection.now(), Ordering::Relaxed);
-        connection.open_streams.fetch_sub(1, Ordering::AcqRel);
+        if connection.open_streams.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last stream ended, maybe on another task than the connection's, whose
+            // reader is then waiting on the socket with no idle timer armed: woken, it arms
+            // one.
+            connection.wake_reader();
+        }
     }
 }
 
@@ -130,19 +140,24 @@ impl<I> Bounded<I> {
     /// reader when its idle bound runs out.
     fn check(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
         let connection = &self.connection;
+        // A stream's watcher closes the connection, and its last stream's end re-arms the idle
+        // bound, by waking this reader (streams may end on other tasks than this one). The
+        // waker is left before the state is read, so that a change made meanwhile wakes it.
+        {
+            let mut reader = connection
+                .reader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *reader = Some(cx.waker().clone());
+            }
+        }
         let closed = *connection
             .closed
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(why) = closed {
             return Some(io::Error::new(io::ErrorKind::TimedOut, why));
-        }
-        // Under HTTP/2 a stream's watcher closes the connection by waking this reader.
-        if connection.open_streams.load(Ordering::Acquire) > 0 {
-            *connection
-                .reader
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
         }
         if !connection.idle() {
             return None;
@@ -214,10 +229,18 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Bounded<I> {
     }
 }
 
+/// The most a frame [`Stream`] hands hyper holds: hyper asks for the next only once the client
+/// has granted window for all of the last, so a piece this small keeps one wait short and a
+/// client that reads slowly but steadily (a few hundred bytes a second) is served. (A guest's
+/// write may be a megabyte.)
+const PIECE: usize = 16 * 1024;
+
 /// An HTTP/2 response body: its stream is open while it lives, and a frame it hands hyper
 /// that the client does not take within `--response-write-timeout` closes the connection.
 pub(crate) struct Stream {
     inner: HyperOutgoingBody,
+    /// What is left of a data frame larger than [`PIECE`].
+    rest: Option<Bytes>,
     /// When the last frame was handed to hyper, in the connection's nanoseconds; 0 while hyper
     /// is waiting for the body instead.
     handed: Arc<AtomicU64>,
@@ -251,6 +274,7 @@ impl Stream {
         });
         Self {
             inner,
+            rest: None,
             handed,
             watcher,
             _open: open,
@@ -266,7 +290,25 @@ impl Body for Stream {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let polled = match self.rest.take() {
+            Some(mut rest) => {
+                let piece = rest.split_to(rest.len().min(PIECE));
+                self.rest = (!rest.is_empty()).then_some(rest);
+                Poll::Ready(Some(Ok(Frame::data(piece))))
+            }
+            None => match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(match frame.into_data() {
+                    Ok(mut data) if data.len() > PIECE => {
+                        let piece = data.split_to(PIECE);
+                        self.rest = Some(data);
+                        Frame::data(piece)
+                    }
+                    Ok(data) => Frame::data(data),
+                    Err(frame) => frame,
+                }))),
+                other => other,
+            },
+        };
         let handed = match &polled {
             Poll::Ready(Some(Ok(_))) => self._open.0.now().max(1),
             _ => 0,
@@ -276,11 +318,20 @@ impl Body for Stream {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.rest.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let mut hint = self.inner.size_hint();
+        let rest = self.rest.as_ref().map_or(0, |rest| rest.len() as u64);
+        if rest > 0 {
+            let upper = hint.upper();
+            hint.set_lower(hint.lower() + rest);
+            if let Some(upper) = upper {
+                hint.set_upper(upper + rest);
+            }
+        }
+        hint
     }
 }
 

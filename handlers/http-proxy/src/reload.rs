@@ -5,17 +5,22 @@
 //! one serving, and the log says why. Each version is named by the start of its file's BLAKE3
 //! hash, in the reload's line and in each request's log line.
 //!
-//! `--watch` polls the file's size, modification time and inode: that sees a file written in
-//! place as well as one renamed over it (the atomic way to deploy), also across a directory
-//! swapped under a symlink, where inotify would watch the old inode.
+//! A reload compiles exactly the bytes it hashed: they are read once, into an anonymous file in
+//! memory (a memfd) that the load reads, so a file replaced meanwhile cannot be served under
+//! the other's name, and a precompiled artifact is mapped from that copy, never from the
+//! user's file, which may be rewritten under it.
+//!
+//! `--watch` polls the file's size, modification and change times and inode: that sees a file
+//! written in place as well as one renamed over it (the atomic way to deploy), also across a
+//! directory swapped under a symlink, where inotify would watch the old inode.
 
 use crate::server::{Runner, Server};
 use anyhow::{Context as _, Result, anyhow};
 use clap::ArgMatches;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use worldhost_core::engine::cache_for;
 use worldhost_core::load::Quiet;
 use worldhost_core::{Asked, Handler as _, RunContext, RunRequest, Settings};
@@ -28,12 +33,15 @@ pub(crate) struct Reloads {
     path: PathBuf,
     matches: ArgMatches,
     args: Vec<String>,
-    /// A reload is running.
-    busy: AtomicBool,
-    /// Another was asked for meanwhile: it runs when the first is done.
-    again: AtomicBool,
-    /// One reload at a time replaces the runner.
-    lock: Mutex<()>,
+    /// Whether a reload is running, and whether another was asked for meanwhile (it runs when
+    /// the first is done, on the same thread).
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    running: bool,
+    pending: bool,
 }
 
 impl Reloads {
@@ -42,9 +50,7 @@ impl Reloads {
             path: cx.component.path.clone(),
             matches: cx.matches.clone(),
             args: cx.args.to_vec(),
-            busy: AtomicBool::new(false),
-            again: AtomicBool::new(false),
-            lock: Mutex::new(()),
+            state: Mutex::default(),
         }
     }
 
@@ -56,27 +62,15 @@ impl Reloads {
                 .to_string()
         })
     }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The start of the BLAKE3 hash of `bytes`: a version's name.
 fn version_of(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex()[..12].to_string()
-}
-
-/// Sets `version` to the hash of the file at `path`, on a thread of its own.
-pub(crate) fn hash_in_background(path: &Path, version: &Arc<OnceLock<String>>) {
-    let (path, version) = (path.to_path_buf(), version.clone());
-    let spawned = std::thread::Builder::new()
-        .name("worldhost-hash".into())
-        .spawn(move || match std::fs::read(&path) {
-            Ok(bytes) => {
-                let _ = version.set(version_of(&bytes));
-            }
-            Err(e) => tracing::debug!("cannot hash `{}`: {e}", path.display()),
-        });
-    if let Err(e) = spawned {
-        tracing::debug!("cannot start hashing the component: {e}");
-    }
 }
 
 /// Loads the component again in the background (SIGHUP, or a change `--watch` saw), unless a
@@ -87,45 +81,37 @@ pub(crate) fn reload(server: &Arc<Server>, why: &'static str) {
         tracing::error!("{why}: cannot reload: {cannot}");
         return;
     }
-    if reloads.busy.swap(true, Ordering::AcqRel) {
-        reloads.again.store(true, Ordering::Release);
-        return;
+    {
+        let mut state = reloads.state();
+        if state.running {
+            state.pending = true;
+            return;
+        }
+        state.running = true;
     }
     let reloading = server.clone();
     let spawned = std::thread::Builder::new()
         .name("worldhost-reload".into())
         .spawn(move || {
             let server = reloading;
-            let reloads = &server.reloads;
             loop {
                 reload_now(&server, why);
-                if reloads.again.swap(false, Ordering::AcqRel) {
-                    continue;
-                }
-                reloads.busy.store(false, Ordering::Release);
-                // One asked for between the swap and the store found the reload busy: it is
-                // this thread's to run, unless another thread has taken it.
-                if !reloads.again.load(Ordering::Acquire)
-                    || reloads.busy.swap(true, Ordering::AcqRel)
-                {
+                let mut state = server.reloads.state();
+                if !std::mem::take(&mut state.pending) {
+                    state.running = false;
                     return;
                 }
             }
         });
     if let Err(e) = spawned {
         tracing::error!("{why}: cannot start the reload ({e}); serving on");
-        server.reloads.busy.store(false, Ordering::Release);
+        server.reloads.state().running = false;
     }
 }
 
 /// One reload, logged: its outcome is a line on stderr either way.
 fn reload_now(server: &Arc<Server>, why: &str) {
     let started = Instant::now();
-    let _one = server
-        .reloads
-        .lock
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
     let current = server.runner().version.clone();
     let old = current.get().cloned().unwrap_or_else(|| "?".into());
     match load(server) {
@@ -146,20 +132,33 @@ fn reload_now(server: &Arc<Server>, why: &str) {
     }
 }
 
+/// `bytes` in an anonymous file in memory, and the path it is read by.
+fn snapshot(bytes: &[u8]) -> Result<(std::fs::File, PathBuf)> {
+    use std::os::fd::AsRawFd as _;
+    let fd = rustix::fs::memfd_create("worldhost-reload", rustix::fs::MemfdFlags::CLOEXEC)
+        .context("cannot make a copy of the component in memory")?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes)
+        .context("cannot make a copy of the component in memory")?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    Ok((file, path))
+}
+
 /// The runner for the file as it is now, or `None` if it is the version already serving.
 fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
     let reloads = &server.reloads;
-    let path = &reloads.path;
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let bytes = std::fs::read(&reloads.path)
+        .with_context(|| format!("cannot read `{}`", reloads.path.display()))?;
     let version = version_of(&bytes);
     if server.runner().version.get() == Some(&version) {
         return Ok(None);
     }
+    let (_copy, path) = snapshot(&bytes)?;
     drop(bytes);
     let settings: &Settings = &server.settings;
     let cache = cache_for(settings);
     let prepared = worldhost_core::prepare(&RunRequest {
-        path,
+        path: &path,
         settings,
         asked: Asked {
             handler: Some(crate::HttpProxyHandler.name()),
@@ -172,9 +171,13 @@ fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
         provisional: false,
     })?;
     let choice = prepared.choice.map_err(|e| anyhow!("{e:#}"))?;
-    settings.check_for(choice.handler.name(), prepared.loaded.world.kind)?;
+    let mut loaded = prepared.loaded;
+    settings.check_for(choice.handler.name(), loaded.world.kind)?;
+    // Named as the file is (the guest's argv[0], the messages), not as its copy.
+    loaded.path.clone_from(&reloads.path);
+    loaded.name.clone_from(&server.name);
     let cx = RunContext {
-        component: &prepared.loaded,
+        component: &loaded,
         matches: &reloads.matches,
         settings,
         args: &reloads.args,
@@ -188,29 +191,73 @@ fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
     Ok(Some((runner, holds)))
 }
 
-/// What `--watch` compares: the file's size, modification time and inode.
-fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?, meta.ino()))
+/// What `--watch` compares: the file's size, modification and change times, and inode.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+    inode: (u64, u64),
 }
 
-/// `--watch`: a thread that reloads the component once its file has changed and then held
-/// still for one poll (a file being written is not loaded half-written).
-pub(crate) fn watch(server: &Arc<Server>) -> Result<()> {
-    if let Some(cannot) = server.reloads.cannot() {
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        len: meta.len(),
+        modified: (meta.mtime(), meta.mtime_nsec()),
+        changed: (meta.ctime(), meta.ctime_nsec()),
+        inode: (meta.dev(), meta.ino()),
+    })
+}
+
+/// Whether the file was changed (written, renamed over, its metadata set) after `began`.
+fn changed_since(stamp: &Stamp, began: SystemTime) -> bool {
+    let (secs, nanos) = stamp.changed;
+    let changed = u64::try_from(secs).ok().and_then(|s| {
+        SystemTime::UNIX_EPOCH.checked_add(Duration::new(s, u32::try_from(nanos).ok()?))
+    });
+    changed.is_none_or(|changed| changed >= began)
+}
+
+/// The first version's name, off the start's path: the file is read and hashed again, which
+/// names what was loaded only if the file did not change since the run began (before it was
+/// first read); otherwise the version is left unnamed, and `--watch` loads the file again.
+/// Returns the stamp `--watch` starts from (`None`: reload at its first look).
+fn first_version(path: &Path, version: &OnceLock<String>) -> Option<Stamp> {
+    let before = stamp(path)?;
+    let bytes = std::fs::read(path).ok()?;
+    let after = stamp(path)?;
+    if before != after || changed_since(&before, worldhost_core::run_began()) {
+        tracing::info!(
+            "`{}` changed while it was loaded: its version is not named until it is reloaded",
+            path.display()
+        );
+        return None;
+    }
+    let _ = version.set(version_of(&bytes));
+    Some(before)
+}
+
+/// Names the first version and, with `--watch`, starts the thread that reloads the component
+/// once its file has changed and then held still for one look (a file being written is not
+/// loaded half-written).
+pub(crate) fn start(server: &Arc<Server>) -> Result<()> {
+    let watch = server.args.watch;
+    if watch && let Some(cannot) = server.reloads.cannot() {
         anyhow::bail!("`--watch`: {cannot}");
     }
+    let version = server.runner().version.clone();
+    let path = server.reloads.path.clone();
     let server = Arc::downgrade(server);
-    let path = match server.upgrade() {
-        Some(server) => server.reloads.path.clone(),
-        None => return Ok(()),
-    };
     std::thread::Builder::new()
         .name("worldhost-watch".into())
         .spawn(move || {
-            let mut last = stamp(&path);
-            let mut changed = None;
+            let mut last = first_version(&path, &version);
+            if !watch {
+                return;
+            }
+            let mut changed = last.is_none();
             loop {
                 std::thread::sleep(POLL);
                 let Some(server) = server.upgrade() else {
@@ -220,8 +267,9 @@ pub(crate) fn watch(server: &Arc<Server>) -> Result<()> {
                 if now != last {
                     // Changed: wait until it holds still.
                     last = now;
-                    changed = Some(());
-                } else if changed.take().is_some() && now.is_some() {
+                    changed = true;
+                } else if changed && now.is_some() {
+                    changed = false;
                     reload(&server, "--watch");
                 }
             }

@@ -51,12 +51,13 @@ pub(crate) async fn handle(
     let protocol = if stream.is_some() { "2" } else { "1.1" };
     // OpenTelemetry's HTTP server conventions (a root, or the child of the client's
     // `traceparent`); its fields are only computed when a subscriber wants the span.
+    let method_name = worldhost_core::telemetry::method_name(&method);
     let span = tracing::info_span!(
         parent: None,
         "request",
-        otel.name = %method,
+        otel.name = if method_name == "_OTHER" { "HTTP" } else { method_name },
         otel.kind = "server",
-        http.request.method = %method,
+        http.request.method = method_name,
         url.path = request.uri().path(),
         url.scheme = if server.tls.is_some() { "https" } else { "http" },
         network.protocol.version = protocol,
@@ -65,10 +66,12 @@ pub(crate) async fn handle(
         worldhost.component.version = version,
     );
     let telemetry = worldhost_core::telemetry::get();
-    if let Some(telemetry) = telemetry {
+    // In flight until answered, or until hyper drops this future (its client went away).
+    let _in_flight = telemetry.map(|telemetry| {
         telemetry.continue_trace(&span, request.headers());
         telemetry.request_started();
-    }
+        InFlight(telemetry)
+    });
     let response = async {
         if !names_its_host(&request) {
             // HTTP/1.0 allows a request without one; a guest is always given an authority.
@@ -92,7 +95,7 @@ pub(crate) async fn handle(
     span.record("http.response.status_code", code);
     if let Some(telemetry) = telemetry {
         telemetry.request_answered(&Answered {
-            method: method.as_str(),
+            method: method_name,
             status: code,
             seconds: elapsed.as_secs_f64(),
             protocol,
@@ -103,13 +106,22 @@ pub(crate) async fn handle(
         %path,
         status = code,
         ?elapsed,
-        version,
+        version = %version,
         "request"
     );
     Ok(match stream {
         Some(stream) => response.map(|body| Stream::new(body, stream).boxed_unsync()),
         None => response,
     })
+}
+
+/// A request in flight, for the metrics.
+struct InFlight(&'static dyn worldhost_core::telemetry::Telemetry);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_ended();
+    }
 }
 
 /// Whether the request names one host: an authority in its URI, or one readable Host header

@@ -124,11 +124,16 @@ impl Server {
 
     /// Gives `permits` `holds` permits in all (the pool of new code may hold another number).
     fn resize_permits(&self, holds: usize) {
-        let before = self.capacity.swap(holds, Ordering::Relaxed);
+        let before = self.capacity.load(Ordering::Relaxed);
         if holds > before {
             self.permits.add_permits(holds - before);
+            self.capacity.store(holds, Ordering::Relaxed);
         } else {
-            self.permits.forget_permits(before - holds);
+            // Only free permits can be forgotten: with requests in flight, fewer may be. The
+            // count kept is what was really left, so the next resize starts from the truth
+            // (meanwhile a request past the new pool gets its 503 from the pool).
+            let forgotten = self.permits.forget_permits(before - holds);
+            self.capacity.store(before - forgotten, Ordering::Relaxed);
         }
     }
 
@@ -168,9 +173,7 @@ pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode>
         );
         crate::start::complete_in_background(&server, &cx);
     }
-    if server.args.watch {
-        crate::reload::watch(&server)?;
-    }
+    crate::reload::start(&server)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -210,9 +213,7 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
         _ => None,
     };
-    let version = Arc::new(OnceLock::new());
-    crate::reload::hash_in_background(&loaded.path, &version);
-    let (runner, holds) = Runner::new(cx, &args, &instances, version)?;
+    let (runner, holds) = Runner::new(cx, &args, &instances, Arc::new(OnceLock::new()))?;
     let connections = crate::listen::connection_budget(args.max_concurrent_connections);
     let server = Arc::new(Server {
         runner: RwLock::new(Arc::new(runner)),
