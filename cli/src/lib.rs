@@ -72,7 +72,7 @@ pub fn main_from(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         return ExitCode::FAILURE;
     }
     // The run's span (OpenTelemetry's, when it is on): what ran, with what, and its exit status.
-    let span = tracing::info_span!(
+    let span = tracing::trace_span!(
         parent: None,
         "run",
         otel.name = %format_args!("worldhost {}", matches.subcommand_name().unwrap_or("")),
@@ -193,9 +193,8 @@ fn print_stdout(text: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `-v` shows worldhost's info lines, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides. The
-/// log shows events only (a span's context would make every line long); spans go to
-/// OpenTelemetry, when the `OTEL_*` variables turn it on.
+/// `-v` shows worldhost's info lines, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides. Spans
+/// go to OpenTelemetry, when the `OTEL_*` variables turn it on.
 fn init_logging(verbose: u8) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::Layer as _;
@@ -211,17 +210,34 @@ fn init_logging(verbose: u8) -> anyhow::Result<()> {
         })
     });
     use std::io::IsTerminal as _;
-    let log = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_filter(filter.and(filter_fn(|meta| meta.is_event())));
-    let otel = telemetry::start()?;
-    tracing_subscriber::registry()
-        .with(otel)
-        .with(log)
-        .try_init()
-        .ok();
+    let ansi = std::io::stderr().is_terminal();
+    match telemetry::start()? {
+        // Without telemetry, the subscriber as it always was: one global filter, whose level
+        // lets every disabled log call in wasmtime and worldhost cost one comparison. (A
+        // registry with per-layer filters, an absent layer among them, cost a server 15% of
+        // its requests/s: every call site became interesting.) worldhost's own spans are at
+        // TRACE, so `-v` and `-vv` lines do not carry them.
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init()
+            .ok(),
+        // With it, the spans go to OpenTelemetry and the log shows events only.
+        Some(otel) => {
+            let log = tracing_subscriber::fmt::layer()
+                .with_ansi(ansi)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_filter(filter.and(filter_fn(|meta| meta.is_event())));
+            tracing_subscriber::registry()
+                .with(otel)
+                .with(log)
+                .try_init()
+                .ok()
+        }
+    };
     Ok(())
 }
 

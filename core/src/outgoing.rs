@@ -163,7 +163,7 @@ impl WasiHttpHooks for OutgoingPolicy {
         drop(fut);
         // OpenTelemetry's HTTP client conventions: the span is named by the method.
         let method = crate::telemetry::method_name(request.method());
-        let span = tracing::info_span!(
+        let span = tracing::trace_span!(
             "outgoing request",
             otel.name = if method == "_OTHER" { "HTTP" } else { method },
             otel.kind = "client",

@@ -52,7 +52,7 @@ pub(crate) async fn handle(
     // OpenTelemetry's HTTP server conventions (a root, or the child of the client's
     // `traceparent`); its fields are only computed when a subscriber wants the span.
     let method_name = worldhost_core::telemetry::method_name(&method);
-    let span = tracing::info_span!(
+    let span = tracing::trace_span!(
         parent: None,
         "request",
         otel.name = if method_name == "_OTHER" { "HTTP" } else { method_name },
@@ -72,7 +72,7 @@ pub(crate) async fn handle(
         telemetry.request_started();
         InFlight(telemetry)
     });
-    let response = async {
+    let answer = async {
         if !names_its_host(&request) {
             // HTTP/1.0 allows a request without one; a guest is always given an authority.
             return closing(status(
@@ -87,9 +87,12 @@ pub(crate) async fn handle(
                 too_many_requests()
             }
         }
-    }
-    .instrument(span.clone())
-    .await;
+    };
+    // Entered on every poll only when something wants the span (telemetry).
+    let response = match span.is_disabled() {
+        true => answer.await,
+        false => answer.instrument(span.clone()).await,
+    };
     let code = response.status().as_u16();
     let elapsed = started.elapsed();
     span.record("http.response.status_code", code);
@@ -327,7 +330,7 @@ fn start(
         let run = async {
             let proxy = pre
                 .instantiate_async(&mut store)
-                .instrument(tracing::info_span!("instantiate"))
+                .instrument(tracing::trace_span!("instantiate"))
                 .await?;
             proxy
                 .wasi_http_incoming_handler()
@@ -368,8 +371,13 @@ fn start(
         drop(store);
         drop(permit);
     };
-    // In the request's span: its instantiation and outgoing requests are the request's.
-    tokio::spawn(guest.instrument(tracing::Span::current()));
+    // In the request's span, if one is recorded: its instantiation and outgoing requests are
+    // the request's.
+    let span = tracing::Span::current();
+    match span.is_disabled() {
+        true => drop(tokio::spawn(guest)),
+        false => drop(tokio::spawn(guest.instrument(span))),
+    }
     Ok((response_rx, done_rx))
 }
 
