@@ -72,21 +72,14 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
     })
 }
 
-/// `-` as the component: stdin, read whole into an anonymous file in memory (a memfd), which
-/// every later step opens by its path (`/proc/self/fd/N`) as it would a file on disk. The
-/// file is kept open for the run.
+/// `-` as the component: stdin, read whole into an anonymous file in memory, kept open for the
+/// run ([`worldhost_core::code::kind::in_memory`]).
 fn stdin_file() -> Result<(std::fs::File, PathBuf)> {
-    use std::io::Write as _;
-    use std::os::fd::AsRawFd as _;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
         .context("cannot read the component from stdin (`-`)")?;
-    let fd = rustix::fs::memfd_create("worldhost-stdin", rustix::fs::MemfdFlags::CLOEXEC)
-        .context("cannot hold the component read from stdin (`-`)")?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(&bytes)?;
-    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-    Ok((file, path))
+    worldhost_core::code::kind::in_memory("worldhost-stdin", &bytes)
+        .context("cannot hold the component read from stdin (`-`)")
 }
 
 /// What the command line asks of the handlers: the one it names (`--handler`, or the

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use wasmparser::{Chunk, Parser, Payload};
 use wasmtime::{Engine, Precompiled};
 
@@ -255,6 +255,29 @@ fn hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Where [`in_memory`] files are found: a path under it names a copy in memory, not a file
+/// anyone can change or load again.
+const IN_MEMORY: &str = "/proc/self/fd";
+
+/// `bytes` in an anonymous file in memory (a memfd) named `name`, and the path every later step
+/// opens it by (`/proc/self/fd/N`), as it would a file on disk; it lives while the file is
+/// open (and while code is mapped from it). What `-` (stdin) is read into, and what a
+/// server's reload compiles from.
+pub fn in_memory(name: &str, bytes: &[u8]) -> std::io::Result<(std::fs::File, PathBuf)> {
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd as _;
+    let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes)?;
+    let path = PathBuf::from(format!("{IN_MEMORY}/{}", file.as_raw_fd()));
+    Ok((file, path))
+}
+
+/// Whether `path` names an [`in_memory`] copy.
+pub fn is_in_memory(path: &Path) -> bool {
+    path.starts_with(IN_MEMORY)
 }
 
 #[cfg(test)]

@@ -17,10 +17,10 @@
 use crate::server::{Runner, Server};
 use anyhow::{Context as _, Result, anyhow};
 use clap::ArgMatches;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
+use worldhost_core::code::kind::{in_memory, is_in_memory};
 use worldhost_core::engine::cache_for;
 use worldhost_core::load::Quiet;
 use worldhost_core::{Asked, Handler as _, RunContext, RunRequest, Settings};
@@ -56,7 +56,7 @@ impl Reloads {
 
     /// Why the file cannot be loaded again, if it cannot: it was read from stdin.
     pub(crate) fn cannot(&self) -> Option<String> {
-        self.path.starts_with("/proc/self/fd").then(|| {
+        is_in_memory(&self.path).then(|| {
             "the component was read from stdin (`-`): there is no file to load again; give its \
              path instead"
                 .to_string()
@@ -132,18 +132,6 @@ fn reload_now(server: &Arc<Server>, why: &str) {
     }
 }
 
-/// `bytes` in an anonymous file in memory, and the path it is read by.
-fn snapshot(bytes: &[u8]) -> Result<(std::fs::File, PathBuf)> {
-    use std::os::fd::AsRawFd as _;
-    let fd = rustix::fs::memfd_create("worldhost-reload", rustix::fs::MemfdFlags::CLOEXEC)
-        .context("cannot make a copy of the component in memory")?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(bytes)
-        .context("cannot make a copy of the component in memory")?;
-    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-    Ok((file, path))
-}
-
 /// The runner for the file as it is now, or `None` if it is the version already serving.
 fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
     let reloads = &server.reloads;
@@ -153,7 +141,8 @@ fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
     if server.runner().version.get() == Some(&version) {
         return Ok(None);
     }
-    let (_copy, path) = snapshot(&bytes)?;
+    let (_copy, path) = in_memory("worldhost-reload", &bytes)
+        .context("cannot make a copy of the component in memory")?;
     drop(bytes);
     let settings: &Settings = &server.settings;
     let cache = cache_for(settings);
