@@ -16,23 +16,20 @@
 
 use crate::server::{Runner, Server};
 use anyhow::{Context as _, Result, anyhow};
-use clap::ArgMatches;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 use worldhost_core::code::kind::{in_memory, is_in_memory};
 use worldhost_core::engine::cache_for;
 use worldhost_core::load::Quiet;
-use worldhost_core::{Asked, Handler as _, RunContext, RunRequest, Settings};
+use worldhost_core::{Asked, Handler as _, RunRequest, Settings};
 
 /// How often `--watch` looks at the file.
 const POLL: Duration = Duration::from_millis(200);
 
-/// What a reload needs of the command line.
+/// The file reloads read, and whether one is running.
 pub(crate) struct Reloads {
     path: PathBuf,
-    matches: ArgMatches,
-    args: Vec<String>,
     /// Whether a reload is running, and whether another was asked for meanwhile (it runs when
     /// the first is done, on the same thread).
     state: Mutex<State>,
@@ -45,11 +42,9 @@ struct State {
 }
 
 impl Reloads {
-    pub(crate) fn new(cx: &RunContext<'_>) -> Self {
+    pub(crate) fn new(path: &Path) -> Self {
         Self {
-            path: cx.component.path.clone(),
-            matches: cx.matches.clone(),
-            args: cx.args.to_vec(),
+            path: path.to_path_buf(),
             state: Mutex::default(),
         }
     }
@@ -152,7 +147,7 @@ fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
         asked: Asked {
             handler: Some(crate::HttpProxyHandler.name()),
             guest_args: false,
-            matches: &reloads.matches,
+            matches: &server.matches,
         },
         cache: cache.as_ref(),
         progress: &Quiet,
@@ -165,19 +160,9 @@ fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
     // Named as the file is (the guest's argv[0], the messages), not as its copy.
     loaded.path.clone_from(&reloads.path);
     loaded.name.clone_from(&server.name);
-    let cx = RunContext {
-        component: &loaded,
-        matches: &reloads.matches,
-        settings,
-        args: &reloads.args,
-    };
-    let (runner, holds) = Runner::new(
-        &cx,
-        &server.args,
-        &server.instances,
-        Arc::new(OnceLock::from(version)),
-    )?;
-    Ok(Some((runner, holds)))
+    server
+        .runner_for(&loaded, Arc::new(OnceLock::from(version)))
+        .map(Some)
 }
 
 /// What `--watch` compares: the file's size, modification and change times, and inode.

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use worldhost_core::{GuestLinker, GuestPre, Host, RunContext, Settings};
+use worldhost_core::{GuestLinker, GuestPre, Host, Loaded, RunContext, Settings};
 
 /// What every request needs, shared.
 pub(crate) struct Server {
@@ -47,6 +47,10 @@ pub(crate) struct Server {
     pub instances: Arc<Instances>,
     /// What reloading the component needs.
     pub reloads: crate::reload::Reloads,
+    /// The command line the server was started with, and the words after the component: what
+    /// a runner for new code (Cranelift's, or a reload's) is made with.
+    pub matches: clap::ArgMatches,
+    pub guest_args: Vec<String>,
 }
 
 /// The pre-instantiated component requests are served from.
@@ -117,6 +121,22 @@ impl Runner {
 }
 
 impl Server {
+    /// A runner for `loaded` (the full code of the start's, or a reload's), made as the first
+    /// was, named `version`.
+    pub(crate) fn runner_for(
+        &self,
+        loaded: &Loaded,
+        version: Arc<OnceLock<String>>,
+    ) -> Result<(Runner, usize)> {
+        let cx = RunContext {
+            component: loaded,
+            matches: &self.matches,
+            settings: &self.settings,
+            args: &self.guest_args,
+        };
+        Runner::new(&cx, &self.args, &self.instances, version)
+    }
+
     /// How many connections are open.
     pub(crate) fn open_connections(&self) -> usize {
         self.open.load(Ordering::Relaxed)
@@ -171,7 +191,7 @@ pub(crate) fn serve(cx: RunContext<'_>, args: HttpProxyArgs) -> Result<ExitCode>
             "serving from code compiled by Winch, wasmtime's baseline compiler, while \
              Cranelift's compiles in the background"
         );
-        crate::start::complete_in_background(&server, &cx);
+        crate::start::complete_in_background(&server, cx.component);
     }
     crate::reload::start(&server)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -226,7 +246,9 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         tls,
         headers: parse_headers(&args.headers)?,
         instances,
-        reloads: crate::reload::Reloads::new(cx),
+        reloads: crate::reload::Reloads::new(&loaded.path),
+        matches: cx.matches.clone(),
+        guest_args: cx.args.to_vec(),
         args,
     });
     Ok(server)

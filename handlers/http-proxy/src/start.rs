@@ -1,9 +1,9 @@
 //! The tiered start: a server whose code was compiled by Winch (the cache did not hold
 //! Cranelift's) serves from it at once, while Cranelift's code compiles in the background.
 
-use crate::server::{Runner, Server};
+use crate::server::Server;
 use std::sync::Arc;
-use worldhost_core::RunContext;
+use worldhost_core::Loaded;
 use worldhost_core::engine::cache_for;
 
 /// Compiles the full code of provisional `loaded` (Cranelift's) on a thread in the
@@ -13,10 +13,9 @@ use worldhost_core::engine::cache_for;
 /// would get almost no CPU, and the server would stay on the provisional code for minutes.)
 /// Should it fail, the server goes on with the provisional code, which is as safe, only
 /// slower.
-pub(crate) fn complete_in_background(server: &Arc<Server>, cx: &RunContext<'_>) {
+pub(crate) fn complete_in_background(server: &Arc<Server>, loaded: &Loaded) {
     let server = server.clone();
-    let loaded = cx.component.clone();
-    let (settings, matches, args) = (cx.settings.clone(), cx.matches.clone(), cx.args.to_vec());
+    let loaded = loaded.clone();
     let version = server.runner().version.clone();
     let from = version.clone();
     let spawned = std::thread::Builder::new()
@@ -24,16 +23,8 @@ pub(crate) fn complete_in_background(server: &Arc<Server>, cx: &RunContext<'_>) 
         .spawn(move || {
             let started = std::time::Instant::now();
             let completed = loaded
-                .completed(cache_for(&settings).as_ref())
-                .and_then(|full| {
-                    let cx = RunContext {
-                        component: &full,
-                        matches: &matches,
-                        settings: &settings,
-                        args: &args,
-                    };
-                    Runner::new(&cx, &server.args, &server.instances, version)
-                });
+                .completed(cache_for(&server.settings).as_ref())
+                .and_then(|full| server.runner_for(&full, version));
             match completed {
                 Ok((runner, holds)) => {
                     if !server.replace_runner(runner, holds, Some(&from)) {
