@@ -90,8 +90,8 @@ fn asked() -> Result<Option<(bool, bool)>> {
 }
 
 /// Starts OpenTelemetry if the variables ask for it (once per process): returns the layer for
-/// the subscriber, and installs the propagator, the meter provider and the handlers'
-/// [`Telemetry`].
+/// the subscriber, and installs the meter provider and the handlers' [`Telemetry`] (whose
+/// propagator is the only one trace context goes through).
 pub(crate) fn start() -> Result<Option<OtelLayer>> {
     let Some((traces, metrics)) = asked()? else {
         return Ok(None);
@@ -149,7 +149,6 @@ pub(crate) fn start() -> Result<Option<OtelLayer>> {
         }
         false => None,
     };
-    global::set_text_map_propagator(TraceContextPropagator::new());
     let layer = tracer.as_ref().map(|provider| {
         use tracing_subscriber::filter::filter_fn;
         let layer = tracing_opentelemetry::layer()
@@ -267,12 +266,12 @@ impl Telemetry for Otel {
         }
     }
 
-    fn request_answered(&self, answered: &Answered<'_>) {
+    fn request_answered(&self, answered: &Answered) {
         if let Some(i) = &self.instruments {
             i.duration.record(
                 answered.seconds,
                 &[
-                    KeyValue::new("http.request.method", answered.method.to_string()),
+                    KeyValue::new("http.request.method", answered.method),
                     KeyValue::new("http.response.status_code", i64::from(answered.status)),
                     KeyValue::new("network.protocol.version", answered.protocol),
                 ],

@@ -30,9 +30,9 @@ impl GuestFailure {
 }
 
 /// One answered request, for the metrics.
-pub struct Answered<'a> {
+pub struct Answered {
     /// Its method (`GET`; `_OTHER` for one HTTP does not define: see [`method_name`]).
-    pub method: &'a str,
+    pub method: &'static str,
     /// The status it was answered with.
     pub status: u16,
     /// How long it took, until its response began, in seconds.
@@ -52,7 +52,7 @@ pub trait Telemetry: Send + Sync {
     /// A request that began is no longer in flight (answered, or dropped with its client).
     fn request_ended(&self);
     /// A request was answered.
-    fn request_answered(&self, answered: &Answered<'_>);
+    fn request_answered(&self, answered: &Answered);
     /// A guest failed a request.
     fn guest_failed(&self, failure: GuestFailure);
     /// An instance ended holding `bytes` of linear memory.
