@@ -77,6 +77,12 @@ fn https_answers_http2_by_alpn_and_http1_too() {
     assert!(body.starts_with("GET /echo?x=1\n"), "{body}");
     let (version, status, _) = curl(&[&common[..], &["--http1.1"]].concat(), &url);
     assert_eq!((version.as_str(), status), ("1.1", 200));
+    // Without ALPN, the client's first bytes tell: HTTP/1.1, or HTTP/2 by prior knowledge.
+    let (version, status, _) = curl(&[&common[..], &["--no-alpn", "--http1.1"]].concat(), &url);
+    assert_eq!((version.as_str(), status), ("1.1", 200));
+    let no_alpn_h2 = ["--no-alpn", "--http2-prior-knowledge"];
+    let (version, status, _) = curl(&[&common[..], &no_alpn_h2].concat(), &url);
+    assert_eq!((version.as_str(), status), ("2", 200));
     // A client that does not trust the certificate is refused by its own TLS, not served.
     let refused = Command::new("curl")
         .args(["--silent", "--resolve", &resolve, &url])

@@ -119,12 +119,27 @@ impl Drop for OpenStream {
     }
 }
 
+/// HTTP/2's connection preface: what a client opens with when it speaks HTTP/2 (RFC 9113,
+/// 3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The HTTP a connection speaks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Protocol {
+    Http1,
+    Http2,
+}
+
 /// A connection's IO (what hyper reads and writes), failing its reads once the connection has
 /// been idle too long or is closed.
 pub(crate) struct Bounded<I> {
     io: I,
     connection: Arc<Connection>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// What [`Bounded::sniff`] read, handed to hyper's first reads: `first[read..filled]`.
+    first: [u8; PREFACE.len()],
+    read: usize,
+    filled: usize,
 }
 
 impl<I> Bounded<I> {
@@ -133,6 +148,9 @@ impl<I> Bounded<I> {
             io,
             connection,
             timer: None,
+            first: [0; PREFACE.len()],
+            read: 0,
+            filled: 0,
         }
     }
 
@@ -184,12 +202,42 @@ impl<I> Bounded<I> {
     }
 }
 
+impl<I: AsyncRead + Unpin> Bounded<I> {
+    /// Which HTTP the client speaks, told by its first bytes (under the idle bound): HTTP/2 if
+    /// they are the preface, HTTP/1.1 from the first byte that is not (or if it sends nothing
+    /// and closes). What was read is read again by hyper.
+    pub(crate) async fn sniff(&mut self) -> io::Result<Protocol> {
+        use tokio::io::AsyncReadExt as _;
+        let mut first = [0; PREFACE.len()];
+        let mut filled = 0;
+        let protocol = loop {
+            let read = self.read(&mut first[filled..]).await?;
+            filled += read;
+            if read == 0 || first[..filled] != PREFACE[..filled] {
+                break Protocol::Http1;
+            }
+            if filled == PREFACE.len() {
+                break Protocol::Http2;
+            }
+        };
+        (self.first, self.read, self.filled) = (first, 0, filled);
+        Ok(protocol)
+    }
+}
+
 impl<I: AsyncRead + Unpin> AsyncRead for Bounded<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.read < self.filled {
+            let (read, filled) = (self.read, self.filled);
+            let take = (filled - read).min(buf.remaining());
+            buf.put_slice(&self.first[read..read + take]);
+            self.read += take;
+            return Poll::Ready(Ok(()));
+        }
         if !self.connection.http1.load(Ordering::Relaxed)
             && let Some(error) = self.check(cx)
         {

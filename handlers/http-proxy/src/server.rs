@@ -1,10 +1,11 @@
 //! The server's state: the component linked with WASI and wasi:http and pre-instantiated once,
 //! the request and connection bounds, and how one connection is served (TLS if asked, then
-//! hyper-util's auto builder: HTTP/1.1 with keep-alive, or HTTP/2 by ALPN or prior knowledge).
+//! HTTP/1.1 with keep-alive, or HTTP/2 by ALPN or prior knowledge).
 //! The accept loop and shutdown are in `listen`, the tiered start in `start`, reloads in
 //! `reload`.
 
 use crate::args::HttpProxyArgs;
+use crate::conn::Protocol;
 use crate::host::YIELD_AFTER;
 use crate::io::WriteBounded;
 use crate::output::Instances;
@@ -13,8 +14,8 @@ use crate::request;
 use crate::service::{self, Dispatch, Service};
 use anyhow::{Context as _, Result, bail};
 use hyper::header::{HeaderName, HeaderValue};
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -314,39 +315,62 @@ where
             let io = tokio::time::timeout(server.args.header_read_timeout, handshake)
                 .await
                 .map_err(|_| "the TLS handshake did not finish within `--header-read-timeout`")??;
-            serve_http(server, io, shutdown).await
+            let protocol = match io.get_ref().1.alpn_protocol() {
+                Some(b"h2") => Some(Protocol::Http2),
+                Some(_) => Some(Protocol::Http1),
+                None => None,
+            };
+            serve_http(server, io, protocol, shutdown).await
         }
-        None => serve_http(server, io, shutdown).await,
+        None => serve_http(server, io, None, shutdown).await,
     }
 }
 
-/// HTTP on `io`: HTTP/2 if the client opens with its preface (as ALPN `h2` has it do, or a
-/// cleartext client with prior knowledge), HTTP/1.1 otherwise.
-async fn serve_http<I>(server: Arc<Server>, io: I, shutdown: Watcher) -> Result<(), ConnectionError>
+/// HTTP on `io`: the `protocol` ALPN agreed on, or else HTTP/2 if the client opens with its
+/// preface (a client with prior knowledge) and HTTP/1.1 otherwise.
+///
+/// hyper's own connections, not hyper-util's auto builder (which tells the two apart the same
+/// way): with the builder, HTTP/1.1 measured slower than before HTTP/2 came in, and without it,
+/// not (`scripts/bench-serve --baseline`, docs/BENCHMARKS.md).
+async fn serve_http<I>(
+    server: Arc<Server>,
+    io: I,
+    protocol: Option<Protocol>,
+    shutdown: Watcher,
+) -> Result<(), ConnectionError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let args = &server.args;
     let state = crate::conn::Connection::new(args.header_read_timeout, args.response_write_timeout);
-    let io = crate::conn::Bounded::new(io, state.clone());
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(args.header_read_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(args.max_concurrent_streams)
-        .max_header_list_size(args.max_header_list_size)
-        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
-        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS);
+    let mut io = crate::conn::Bounded::new(io, state.clone());
+    let protocol = match protocol {
+        Some(protocol) => protocol,
+        None => io.sniff().await?,
+    };
     let service = {
         let server = server.clone();
         hyper::service::service_fn(move |req| request::handle(server.clone(), req, state.clone()))
     };
-    shutdown
-        .watch(builder.serve_connection(TokioIo::new(io), service))
-        .await
+    let io = TokioIo::new(io);
+    match protocol {
+        Protocol::Http1 => {
+            let connection = http1::Builder::new()
+                .keep_alive(true)
+                .timer(TokioTimer::new())
+                .header_read_timeout(args.header_read_timeout)
+                .serve_connection(io, service);
+            Ok(shutdown.watch(connection).await?)
+        }
+        Protocol::Http2 => {
+            let connection = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(args.max_concurrent_streams)
+                .max_header_list_size(args.max_header_list_size)
+                .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
+                .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS)
+                .serve_connection(io, service);
+            Ok(shutdown.watch(connection).await?)
+        }
+    }
 }
