@@ -132,8 +132,9 @@ pub struct GuestLinker<'a, T: 'static> {
     provided: Vec<String>,
     yield_after: Option<Duration>,
     sync: bool,
-    /// Whether WASI 0.3 is linked: for async guests, unless `-S p3=n`, in an engine with
-    /// concurrency support (one for a component that uses no concurrency goes without).
+    /// Whether WASI 0.3 is linked: for async guests that use it, unless `-S p3=n`, in an
+    /// engine with concurrency support (one for a component that uses no concurrency goes
+    /// without). A 0.2 guest's linker goes without its hundreds of functions.
     p3: bool,
 }
 
@@ -151,7 +152,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
     }
 
     /// For guests called asynchronously (from a tokio runtime): WASI 0.2's async bindings,
-    /// and WASI 0.3 unless `-S p3=n` (real 0.3 guests import both: Rust's std on
+    /// and WASI 0.3 if the component uses it, unless `-S p3=n` (real 0.3 guests import both: Rust's std on
     /// `wasm32-wasip2` brings 0.2's `wasi:cli/environment`, for one). A 0.3 guest's calls go
     /// through [`Guest::run_concurrent`].
     pub fn new_async(cx: &RunContext<'a>) -> Result<Self> {
@@ -178,7 +179,10 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
             provided: WASI_PACKAGES.iter().map(|p| format!("wasi:{p}")).collect(),
             yield_after: None,
             sync,
-            p3: !sync && cx.settings.p3 && loaded.engine.get_concurrency_support(),
+            p3: !sync
+                && cx.settings.p3
+                && loaded.engine.get_concurrency_support()
+                && loaded.world.uses_wasi_p3(),
         })
     }
 
