@@ -538,14 +538,35 @@ impl<T: Send + 'static> Guest<T> {
         call: impl AsyncFnOnce(&Accessor<Host<T>>) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
         let ran = self.store.run_concurrent(call);
-        let ran = match self.pre.settings.limits.timeout {
-            Some(timeout) => match tokio::time::timeout(timeout, ran).await {
-                Ok(ran) => ran,
-                Err(_) => Err(wasmtime::Trap::Interrupt.into()),
-            },
-            None => ran.await,
-        };
-        ran.and_then(|r| r)
+        within_timeout(self.pre.settings.limits.timeout, async { ran.await? }).await
+    }
+
+    /// Calls into a guest of WASI's async bindings (a 0.2 function, called asynchronously):
+    /// `-W timeout` bounds the call, waits included, as [`Guest::run_concurrent`] has it; a
+    /// failure is judged as [`Guest::ended`] judges it.
+    pub async fn call<R>(
+        &mut self,
+        call: impl AsyncFnOnce(&mut Store<Host<T>>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        let timeout = self.pre.settings.limits.timeout;
+        match within_timeout(timeout, call(&mut self.store)).await {
+            Ok(r) => Ok(r),
+            Err(e) => Err(self.ended(e)),
+        }
+    }
+}
+
+/// `call`, ended as a timeout (the interrupt trap, as the epoch ends a computing guest) once
+/// `timeout` has passed: epoch interruption stops a guest only while it computes, and one
+/// may wait on a timer or a stream for ever.
+async fn within_timeout<R>(
+    timeout: Option<Duration>,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> wasmtime::Result<R> {
+    match timeout {
+        Some(timeout) => (tokio::time::timeout(timeout, call).await)
+            .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into())),
+        None => call.await,
     }
 }
 

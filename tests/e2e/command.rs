@@ -183,12 +183,16 @@ fn a_forced_handler_that_cannot_run_it_names_the_missing_export() {
 
 #[test]
 pub(crate) fn spin() {
-    worldhost()
-        .args(["run", "-W", "timeout=300ms", guest::SPIN])
-        .run()
-        .code(134)
-        .stdout("spinning\n")
-        .stderr_has("`spin.wasm` was stopped after `-W timeout=300ms`");
+    // One that computes, and one that waits (sleeps), which the epoch never interrupts.
+    for (args, printed) in [(&[][..], "spinning\n"), (&["sleep"][..], "sleeping\n")] {
+        worldhost()
+            .args(["run", "-W", "timeout=300ms", guest::SPIN])
+            .args(args)
+            .run()
+            .code(134)
+            .stdout(printed)
+            .stderr_has("`spin.wasm` was stopped after `-W timeout=300ms`");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Instantiates a command with WASI linked and calls its `wasi:cli/run`, on a tokio runtime of
 //! one thread: a WASI 0.2 command through WASI's async bindings, a 0.3 one (an `async func
-//! run`) in the store's event loop, as `wasmtime run` runs it.
+//! run`) in the store's event loop, as `wasmtime run` runs it. `-W timeout` stops either,
+//! whether it computes or waits.
 //!
 //! Not the synchronous bindings for 0.2: at a guest's first blocking call (a hello command's
 //! first print) they start wasmtime-wasi's own runtime, of a thread per core, which made a
@@ -24,10 +25,10 @@ pub(crate) fn run(cx: RunContext<'_>) -> Result<ExitCode> {
     block_on(async {
         let mut guest = GuestLinker::new_async(&cx)?.instantiate_async(()).await?;
         let command = Command::new(&mut guest.store, &guest.instance)?;
-        match command.wasi_cli_run().call_run(&mut guest.store).await {
-            Ok(ran) => Ok(status(ran)),
-            Err(e) => Err(guest.ended(e)),
-        }
+        let ran = guest
+            .call(async |store| command.wasi_cli_run().call_run(store).await)
+            .await?;
+        Ok(status(ran))
     })
 }
 
