@@ -1,5 +1,8 @@
-//! A cache entry: wasmtime's artifact followed by a trailer (its BLAKE3, its length, a magic
-//! string), named by the key of what it was compiled from; checked before it is loaded.
+//! A cache entry: wasmtime's artifact followed by a trailer (the BLAKE3 of its key and the
+//! artifact, its length, a magic string), named by the key of what it was compiled from;
+//! checked before it is loaded. The name (the key) is in what the trailer checks, so that an entry is
+//! bound to its name: one copied or renamed to another component's key fails its check
+//! instead of being mapped as that component's code.
 
 use crate::private_dir::PrivateDir;
 use crate::{Code, WasmKind, deserialize, deserialize_file};
@@ -10,8 +13,8 @@ use std::io::{Read, Seek, Write as _};
 use wasmtime::Engine;
 
 /// The last bytes of every entry; the trailing digit is the entry format's version.
-const MAGIC: &[u8; 16] = b"worldhost-cache2";
-/// The BLAKE3 of the artifact, its length, and MAGIC.
+const MAGIC: &[u8; 16] = b"worldhost-cache3";
+/// The BLAKE3 of the key and the artifact, the artifact's length, and MAGIC.
 const TRAILER_LEN: usize = 32 + 8 + MAGIC.len();
 /// The key of `source` (the file's binary) compiled as `kind` by `engine`: BLAKE3 of the bytes,
 /// worldhost's version and the engine's compatibility hash (its settings and wasmtime's
@@ -27,17 +30,26 @@ pub(super) fn key(engine: &Engine, kind: WasmKind, source: &[u8]) -> String {
     key.0.finalize().to_hex().to_string()
 }
 
-/// Writes the entry of `artifact` to `file`.
-pub(super) fn write(file: &mut File, artifact: &[u8]) -> std::io::Result<()> {
+/// The hasher an entry's checksum starts from: its name (its key) first.
+fn checksum(key: &str) -> blake3::Hasher {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&(key.len() as u64).to_le_bytes());
+    hasher.update(key.as_bytes());
+    hasher
+}
+
+/// Writes the entry of `artifact`, under `key`, to `file`.
+pub(super) fn write(file: &mut File, key: &str, artifact: &[u8]) -> std::io::Result<()> {
     file.write_all(artifact)?;
-    file.write_all(blake3::hash(artifact).as_bytes())?;
+    file.write_all(checksum(key).update(artifact).finalize().as_bytes())?;
     file.write_all(&(artifact.len() as u64).to_le_bytes())?;
     file.write_all(MAGIC)
 }
 
-/// Checks the open entry `file` and loads its code into `engine`, from the same open file.
-pub(super) fn load(engine: &Engine, kind: WasmKind, mut file: File) -> Result<Code> {
-    check_entry(&mut file)?;
+/// Checks the open entry `file`, named `key`, and loads its code into `engine`, from the same
+/// open file.
+pub(super) fn load(engine: &Engine, kind: WasmKind, key: &str, mut file: File) -> Result<Code> {
+    check_entry(&mut file, key)?;
     // Marks the entry as used, for eviction; a cache on a file system that refuses it still
     // works, only evicts by age of writing.
     let _ = file.set_modified(std::time::SystemTime::now());
@@ -49,15 +61,16 @@ pub(super) fn load(engine: &Engine, kind: WasmKind, mut file: File) -> Result<Co
             let mut bytes = Vec::new();
             file.rewind()?;
             file.read_to_end(&mut bytes)?;
-            check_entry(&mut std::io::Cursor::new(&bytes))?;
+            check_entry(&mut std::io::Cursor::new(&bytes), key)?;
             deserialize(engine, kind, &bytes)
         }
     }
 }
 
-/// Checks an entry: an error if its trailer, length or hash do not check out. Reads it in
-/// blocks, hashing as it goes, without holding it whole.
-fn check_entry(file: &mut (impl Read + Seek)) -> Result<()> {
+/// Checks an entry named `key`: an error if its trailer, length or hash do not check out (an
+/// entry of another key fails the hash). Reads it in blocks, hashing as it goes, without
+/// holding it whole.
+fn check_entry(file: &mut (impl Read + Seek), key: &str) -> Result<()> {
     use std::io::SeekFrom;
     let size = file.seek(SeekFrom::End(0))?;
     let Some(len) = size.checked_sub(TRAILER_LEN as u64) else {
@@ -76,7 +89,7 @@ fn check_entry(file: &mut (impl Read + Seek)) -> Result<()> {
         bail!("its trailer promises {promised} bytes of code, and {len} precede it");
     }
     file.seek(SeekFrom::Start(0))?;
-    let mut hasher = blake3::Hasher::new();
+    let mut hasher = checksum(key);
     let mut block = vec![0; 1 << 20];
     let mut left = len;
     while left > 0 {
@@ -86,7 +99,7 @@ fn check_entry(file: &mut (impl Read + Seek)) -> Result<()> {
         left -= n as u64;
     }
     if hasher.finalize().as_bytes() != hash {
-        bail!("its code does not match its checksum: corrupted");
+        bail!("its code does not match its checksum: corrupted, or another entry's");
     }
     Ok(())
 }

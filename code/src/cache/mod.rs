@@ -133,7 +133,8 @@ impl Cache {
         self.dir.path()
     }
 
-    /// The name of the entry for `source` (the file's binary) compiled as `kind` by `engine`.
+    /// The name of the entry for `source` (the file's binary) compiled as `kind` by `engine`:
+    /// its key and [`SUFFIX`].
     fn entry(&self, engine: &Engine, kind: WasmKind, source: &[u8]) -> String {
         format!("{}{SUFFIX}", entry::key(engine, kind, source))
     }
@@ -144,7 +145,7 @@ impl Cache {
         let name = self.entry(engine, kind, source);
         let loaded = match self.dir.open_file(&name) {
             Ok(None) => return None,
-            Ok(Some(file)) => entry::load(engine, kind, file),
+            Ok(Some(file)) => entry::load(engine, kind, &name, file),
             Err(e) => Err(e),
         };
         match loaded {
@@ -179,7 +180,7 @@ impl Cache {
     fn write(&self, name: &str, code: &Code) -> Result<()> {
         let artifact = code.serialize()?;
         self.dir
-            .write_atomically(name, PARTIAL, |file| entry::write(file, &artifact))?;
+            .write_atomically(name, PARTIAL, |file| entry::write(file, name, &artifact))?;
         tracing::debug!(entry = %name, bytes = artifact.len(), "cached");
         Ok(())
     }
@@ -441,6 +442,23 @@ mod tests {
         // opened (and checked), not what the name holds by then.
         std::fs::write(dir.path().join("other"), b"not an artifact").unwrap();
         std::fs::rename(dir.path().join("other"), dir.path().join(&name)).unwrap();
-        assert!(entry::load(&engine, WasmKind::Component, file).is_ok());
+        assert!(entry::load(&engine, WasmKind::Component, &name, file).is_ok());
+    }
+
+    #[test]
+    fn an_entry_renamed_to_another_key_fails_its_check() {
+        let (dir, cache, engine, source, code, entry) = fixture();
+        cache.put(&engine, WasmKind::Component, &source, &code);
+        // Another component's key, holding this one's sound entry.
+        let other = wat::parse_str("(component (core module))").unwrap();
+        let renamed = dir
+            .path()
+            .join(cache.entry(&engine, WasmKind::Component, &other));
+        std::fs::rename(&entry, &renamed).unwrap();
+        assert!(cache.get(&engine, WasmKind::Component, &other).is_none());
+        assert!(
+            !renamed.exists(),
+            "the entry that failed its check is removed"
+        );
     }
 }
