@@ -9,10 +9,12 @@ use anyhow::{Context as _, Result, bail};
 use std::path::PathBuf;
 use wasmtime::ProfilingStrategy;
 use wasmtime_cli_flags::CommonOptions;
-use worldhost_core::Settings;
 use worldhost_core::WasmKind;
+use worldhost_core::code::kind::{Reading, read_file};
+use worldhost_core::code::private_dir::check_replaceable;
 use worldhost_core::outgoing::OutgoingPolicy;
 use worldhost_core::settings::{DirGrant, Http, Limits, OnlyFor, Stdio};
+use worldhost_core::{Settings, UsageError};
 
 /// The shared flags, as clap parses them; [`SharedArgs::resolve`] checks them against the host.
 #[derive(clap::Args, Clone)]
@@ -107,6 +109,35 @@ fn parse_profile(value: &str) -> Result<Profile, String> {
     }
 }
 
+/// Makes `/tmp/perf-PID.map` this user's own regular file before wasmtime's perfmap profiler
+/// opens it by name to append to it (following a link): in a shared `/tmp`, another user could
+/// have put a link there to a file of this user's. Once the file is this user's, the sticky
+/// `/tmp` lets nobody else replace it.
+fn claim_perf_map() -> Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let path = format!("/tmp/perf-{}.map", std::process::id());
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mode = Mode::RUSR | Mode::WUSR | Mode::RGRP | Mode::ROTH;
+    match rustix::fs::open(&path, flags, mode) {
+        Ok(_) => return Ok(()),
+        Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => bail!("`--profile perfmap`: cannot create `{path}`: {e}"),
+    }
+    // Left by an earlier process of the same number: used if it is this user's regular file.
+    let stat = rustix::fs::lstat(&path)
+        .map_err(|e| anyhow::anyhow!("`--profile perfmap`: cannot check `{path}`: {e}"))?;
+    let regular =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile;
+    if !regular || stat.st_uid != rustix::process::geteuid().as_raw() || stat.st_nlink != 1 {
+        bail!(
+            "`--profile perfmap`: `{path}` is already there and is not this user's own regular \
+             file (a link, or another user's): wasmtime would write the map through it; remove \
+             it and run again"
+        );
+    }
+    Ok(())
+}
+
 /// An `--env` grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvGrant {
@@ -124,6 +155,7 @@ impl SharedArgs {
         let mut options = self.wasmtime.clone();
         configure(&mut options)?;
         refuse_inapplicable(&options)?;
+        refuse_breaking_values(&options)?;
         refuse_unlinked_data(&options.wasi)?;
         let cache = !self.no_cache && options.codegen.cache != Some(false);
         options.codegen.cache = None;
@@ -152,7 +184,13 @@ impl SharedArgs {
             .map_err(anyhow::Error::from)
             .context("wasmtime's options (`-O`, `-C`, `-D`, `-W`, `-R`) cannot be applied")?;
         if let Some(Profile(strategy)) = self.profile {
+            if matches!(strategy, ProfilingStrategy::PerfMap) {
+                claim_perf_map()?;
+            }
             engine.profiler(strategy);
+        }
+        if let Some(path) = &options.debug.coredump {
+            check_replaceable(std::path::Path::new(path), "the core dump", "`-D coredump`")?;
         }
         let (wasm, wasi) = (&options.wasm, &options.wasi);
         let on = |key: Option<bool>| key == Some(true);
@@ -241,7 +279,7 @@ impl SharedArgs {
         for dir in &self.dirs {
             check_dir(dir)?;
         }
-        settings.dirs = self.dirs.clone();
+        settings.dirs = worldhost_core::preopen::confine(&self.dirs)?;
         Ok(settings)
     }
 }
@@ -252,12 +290,48 @@ impl SharedArgs {
 /// (wasmtime's logger, which worldhost does not build) can fail: then the options were
 /// applied, and that refusal is worldhost's own below.
 fn configure(options: &mut CommonOptions) -> Result<()> {
+    // wasmtime-cli-flags would read the file itself, whole whatever it is, and its errors
+    // quote the file's lines: worldhost reads it (bounded, see `read_file`) and hands over the
+    // options, as its `configure` does; the command line's keys still win.
+    if let Some(path) = options.config.take() {
+        let file = read_config(&path)?;
+        options.opts = file.opts;
+        options.codegen = file.codegen;
+        options.debug = file.debug;
+        options.wasm = file.wasm;
+        options.wasi = file.wasi;
+        options.record = file.record;
+    }
     let configured = options.init_logging();
     let logging = options.debug.logging == Some(true) || options.debug.log_to_files == Some(true);
     match configured {
         Err(e) if !logging => Err(anyhow::Error::from(e).context("`--config` cannot be read")),
         _ => Ok(()),
     }
+}
+
+/// The options of `--config FILE`: TOML, as wasmtime reads it. An error names the place
+/// (line and column) and never quotes the file, which may be anything.
+fn read_config(path: &std::path::Path) -> Result<CommonOptions> {
+    let shown = path.display();
+    let bytes = read_file(path, Reading::AsGiven).context("`--config` cannot be read")?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!("`--config {shown}` is not UTF-8 text; give a TOML file of wasmtime's keys")
+    })?;
+    toml::from_str::<CommonOptions>(&text).map_err(|e| {
+        let at = e.span().map_or_else(String::new, |span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(" at line {line}, column {column}")
+        });
+        anyhow::anyhow!(
+            "`--config {shown}` is not a configuration wasmtime reads{at}: {}; it takes TOML \
+             tables of the option groups (`[optimize]`, `[codegen]`, `[debug]`, `[wasm]`, \
+             `[wasi]`), as `wasmtime run --config` does",
+            e.message().trim()
+        )
+    })
 }
 
 fn pairs(pairs: &[wasmtime_cli_flags::KeyValuePair]) -> Vec<(String, String)> {
@@ -415,6 +489,72 @@ fn refuse_inapplicable(options: &CommonOptions) -> Result<()> {
         tracing::warn!(
             "cannot disable `-S cli-exit-with-code`: wasi:cli/exit's exit-with-code is always linked, as in wasmtime"
         );
+    }
+    Ok(())
+}
+
+/// The address space a process has for one linear memory's reservation: what the hardware
+/// gives user space (47 bits on x86-64; Linux gives 48 bits on 64-bit ARM by default too, but
+/// the smaller bound holds everywhere), or less if `ulimit -v` says so.
+fn address_space() -> u64 {
+    let hardware = 1 << 47;
+    #[cfg(unix)]
+    if let Some(limit) = rustix::process::getrlimit(rustix::process::Resource::As).current {
+        return limit.min(hardware);
+    }
+    hardware
+}
+
+/// Refuses, as usage errors naming the key, values wasmtime accepts that would break every
+/// guest run: a server would start, then fail each request (the outgoing-body keys at 0 panic
+/// a worker or send an empty reply; a memory reservation past the address space makes every
+/// instantiation fail). docs/COMPATIBILITY.md lists them.
+fn refuse_breaking_values(options: &CommonOptions) -> Result<()> {
+    let usage = |message: String| Err(UsageError(message).into());
+    let wasi = &options.wasi;
+    for (key, value) in [
+        (
+            "http-outgoing-body-buffer-chunks",
+            wasi.http_outgoing_body_buffer_chunks,
+        ),
+        (
+            "http-outgoing-body-chunk-size",
+            wasi.http_outgoing_body_chunk_size,
+        ),
+    ] {
+        if value == Some(0) {
+            return usage(format!(
+                "`-S {key}=0` would break the body of every outgoing HTTP request (wasmtime \
+                 panics on one, or sends it empty); give at least 1, or leave the key out for \
+                 wasmtime's default"
+            ));
+        }
+    }
+    let opts = &options.opts;
+    let reservation = opts.memory_reservation.or(opts.static_memory_maximum_size);
+    let guard = (opts.static_memory_guard_size)
+        .or(opts.dynamic_memory_guard_size)
+        .or(opts.memory_guard_size);
+    let growth = (opts.memory_reservation_for_growth).or(opts.dynamic_memory_reserved_for_growth);
+    let space = address_space();
+    for (key, value) in [
+        ("memory-reservation", reservation),
+        ("memory-guard-size", guard),
+        ("memory-reservation-for-growth", growth),
+    ] {
+        if let Some(bytes) = value
+            && bytes.saturating_add(guard.unwrap_or(0)) > space
+        {
+            return usage(format!(
+                "`-O {key}={bytes}` asks for more address space for one memory than a process \
+                 has here ({}), so no instance could be made; give a smaller value (the \
+                 default reserves 4 GiB), or leave the key out",
+                match space {
+                    s if s >= 1 << 47 => "128 TiB".to_string(),
+                    s => format!("{} GiB, `ulimit -v`", s >> 30),
+                }
+            ));
+        }
     }
     Ok(())
 }

@@ -5,13 +5,16 @@
 use crate::args::SharedArgs;
 use anyhow::{Context as _, Result, bail};
 use clap::{ArgMatches, FromArgMatches as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use worldhost_core::code::cache::{Location, Usage};
 use worldhost_core::code::kind::precompiled_kind;
-use worldhost_core::code::private_dir::write_file_atomically;
+use worldhost_core::code::private_dir::{check_replaceable, write_file_atomically};
 use worldhost_core::engine::cache_for;
 use worldhost_core::{Asked, RunRequest, prepare};
+
+/// What is written, and the flag its path was given with, for the errors.
+const OUTPUT: (&str, &str) = ("the artifact", "`-o`");
 
 pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
     let path = matches
@@ -28,7 +31,7 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         );
     }
     crate::app::refuse_run_only_flags(matches, "compile")?;
-    check_output(&out)?;
+    check_replaceable(&out, OUTPUT.0, OUTPUT.1)?;
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Compiled for the engine of the handler that will run it, as `run` compiles it.
     let prepared = prepare(&RunRequest {
@@ -44,9 +47,8 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         provisional: false,
     })?;
     let artifact = prepared.loaded.code.serialize()?;
-    // Again: compiling took a while, and the rename would replace whatever is there now.
-    check_output(&out)?;
-    write_file_atomically(&out, &artifact).with_context(|| {
+    // Checked again as it is written: compiling took a while.
+    write_file_atomically(&out, &artifact, OUTPUT.0, OUTPUT.1).with_context(|| {
         format!(
             "cannot write `{}` (give `-o` a path in a directory you can write to)",
             out.display()
@@ -54,39 +56,6 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
     })?;
     tracing::info!(artifact = %out.display(), bytes = artifact.len(), "written");
     Ok(ExitCode::SUCCESS)
-}
-
-/// `-o OUT` must be a regular file or a new path: the artifact is renamed into place, which
-/// would replace a link, a FIFO or a device (as root, `-o /dev/null` made `/dev/null` a regular
-/// file). worldhost refuses them rather than writing through them, as `wasmtime compile` does:
-/// an artifact is machine code, and where it lands should be plain to see.
-fn check_output(out: &Path) -> Result<()> {
-    let kind = match std::fs::symlink_metadata(out) {
-        Ok(meta) if meta.is_file() => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => bail!("cannot check `{}`: {e}", out.display()),
-        Ok(meta) => {
-            use std::os::unix::fs::FileTypeExt as _;
-            let kind = meta.file_type();
-            if kind.is_symlink() {
-                "a symbolic link"
-            } else if kind.is_dir() {
-                "a directory"
-            } else if kind.is_fifo() {
-                "a FIFO"
-            } else if kind.is_char_device() || kind.is_block_device() {
-                "a device"
-            } else {
-                "not a regular file"
-            }
-        }
-    };
-    bail!(
-        "`{}` is {kind}; `worldhost compile -o` writes the artifact to a regular file or a new \
-         path (it replaces the file whole, never writes through a link or into a device); \
-         give another `-o`",
-        out.display()
-    )
 }
 
 pub(crate) fn cache(matches: &ArgMatches) -> Result<ExitCode> {

@@ -25,10 +25,11 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::OnceLock;
+use std::time::Duration;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::Registry;
-use worldhost_core::telemetry::{Answered, GuestFailure, Telemetry};
+use worldhost_core::telemetry::{Answered, ClientTrace, GuestFailure, Telemetry};
 
 /// The providers, kept to flush them when a run ends.
 struct Providers {
@@ -165,20 +166,75 @@ pub(crate) fn start() -> Result<Option<OtelLayer>> {
     Ok(layer)
 }
 
-/// Sends what is buffered: at the end of a run (the process may exit right after).
+/// How long the end of a run waits for the collector to take what is buffered, unless a
+/// handler set a deadline of its own (a server: what is left of `--shutdown-grace`).
+const FLUSH_BOUND: Duration = Duration::from_secs(2);
+
+/// The least a server's flush is given, even past its grace.
+const FLUSH_FLOOR: Duration = Duration::from_millis(100);
+
+/// Sends what is buffered: at the end of a run (the process may exit right after), waiting
+/// for the collector within a bound: a collector that takes the connection and never answers
+/// must not hold the process (the exporter's own timeout, `OTEL_EXPORTER_OTLP_TIMEOUT`, is
+/// 10 s a signal). What is not sent by then is dropped, with a warning.
 pub(crate) fn flush() {
     let Some(providers) = PROVIDERS.get() else {
         return;
     };
-    if let Some(tracer) = &providers.tracer
-        && let Err(e) = tracer.force_flush()
-    {
-        tracing::warn!("cannot send the traces to the OTLP endpoint: {e}");
+    let bound = worldhost_core::telemetry::flush_deadline().map_or(FLUSH_BOUND, |deadline| {
+        deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(FLUSH_FLOOR)
+    });
+    let (done, flushed) = std::sync::mpsc::channel();
+    let flushing = std::thread::Builder::new()
+        .name("worldhost-otel-flush".into())
+        .spawn(move || {
+            let mut failures = Vec::new();
+            if let Some(tracer) = &providers.tracer
+                && let Err(e) = tracer.force_flush()
+            {
+                failures.push(format!("cannot send the traces to the OTLP endpoint: {e}"));
+            }
+            if let Some(meter) = &providers.meter
+                && let Err(e) = meter.force_flush()
+            {
+                failures.push(format!("cannot send the metrics to the OTLP endpoint: {e}"));
+            }
+            let _ = done.send(failures);
+        });
+    if flushing.is_err() {
+        return;
     }
-    if let Some(meter) = &providers.meter
-        && let Err(e) = meter.force_flush()
-    {
-        tracing::warn!("cannot send the metrics to the OTLP endpoint: {e}");
+    match flushed.recv_timeout(bound) {
+        Ok(failures) => failures.iter().for_each(|f| tracing::warn!("{f}")),
+        Err(_) => tracing::warn!(
+            "the OTLP endpoint took no telemetry within {}; what was buffered is dropped",
+            humantime::format_duration(bound)
+        ),
+    }
+}
+
+/// A client's headers as the propagator reads them, with a `tracestate` past W3C's bounds (512
+/// bytes, 32 members: what a vendor must carry at least) left out: a client's `tracestate` is
+/// never carried on unbounded.
+struct Bounded<'a>(HeaderExtractor<'a>);
+
+/// W3C trace context's bounds on `tracestate`.
+const MAX_TRACESTATE_BYTES: usize = 512;
+const MAX_TRACESTATE_MEMBERS: usize = 32;
+
+impl opentelemetry::propagation::Extractor for Bounded<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let value = self.0.get(key)?;
+        let too_much = key.eq_ignore_ascii_case("tracestate")
+            && (value.len() > MAX_TRACESTATE_BYTES
+                || value.split(',').count() > MAX_TRACESTATE_MEMBERS);
+        (!too_much).then_some(value)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys()
     }
 }
 
@@ -242,10 +298,22 @@ impl Otel {
 }
 
 impl Telemetry for Otel {
-    fn continue_trace(&self, span: &tracing::Span, headers: &http::HeaderMap) {
-        if headers.contains_key("traceparent") {
-            let parent = self.propagator.extract(&HeaderExtractor(headers));
-            let _ = span.set_parent(parent);
+    fn client_trace(&self, span: &tracing::Span, headers: &http::HeaderMap, how: ClientTrace) {
+        if how == ClientTrace::Ignore || !headers.contains_key("traceparent") {
+            return;
+        }
+        let parent = self.propagator.extract(&Bounded(HeaderExtractor(headers)));
+        match how {
+            ClientTrace::Continue => {
+                let _ = span.set_parent(parent);
+            }
+            _ => {
+                use opentelemetry::trace::TraceContextExt as _;
+                let client = parent.span().span_context().clone();
+                if client.is_valid() {
+                    span.add_link(client);
+                }
+            }
         }
     }
 

@@ -142,7 +142,7 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>> {
         (binary, WasmKind::Component) => Ok(binary),
         (_, WasmKind::CoreModule) => bail!(
             "`{}` is a core WebAssembly module, not a component",
-            path.display()
+            shown(path)
         ),
     }
 }
@@ -151,18 +151,20 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>> {
 /// in the binary format or as text; returns the binary and its kind. Says what the file is when
 /// it is neither.
 pub fn read_wasm(path: &Path) -> Result<(Vec<u8>, WasmKind)> {
-    let shown = path.display();
-    let bytes = read_file(path)?;
+    let bytes = read_file(path, Reading::AsGiven)?;
+    wasm_of(path, bytes)
+}
+
+/// Checks that `bytes`, read from `path`, hold WebAssembly, as [`read_wasm`] does.
+pub fn wasm_of(path: &Path, bytes: Vec<u8>) -> Result<(Vec<u8>, WasmKind)> {
+    let shown = shown(path);
     Ok(match FileKind::of(&bytes) {
         FileKind::Component => (bytes, WasmKind::Component),
         FileKind::CoreModule => (bytes, WasmKind::CoreModule),
         FileKind::Text => {
             let binary = match wat::parse_bytes(&bytes) {
                 Ok(binary) => binary.into_owned(),
-                Err(mut e) => {
-                    e.set_path(path);
-                    bail!("`{shown}` is not valid WebAssembly text: {e}")
-                }
+                Err(e) => bail!("`{shown}` is not valid WebAssembly text: {}", wat_error(&e)),
             };
             let kind = match FileKind::of(&binary) {
                 FileKind::Component => WasmKind::Component,
@@ -211,7 +213,7 @@ pub fn refuse_unless_allowed(path: &Path, allow_precompiled: bool) -> Result<()>
          compile` or `wasmtime compile`), which would run unchecked, as a native program does; \
          if you made it or trust it, pass `--allow-precompiled`; otherwise run the .wasm it was \
          compiled from",
-        path.display()
+        shown(path)
     )
 }
 
@@ -222,7 +224,7 @@ pub fn cannot_load_precompiled(path: &Path, kind: WasmKind, e: anyhow::Error) ->
          another version of worldhost or wasmtime, for another machine, or with other \
          settings (`-W fuel` and `-W timeout` must be given to both `compile` and `run`, or to \
          neither); compile it again from its .wasm: `worldhost compile app.wasm -o {}`",
-        path.display(),
+        shown(path),
         kind.noun(),
         file_name(path),
     )
@@ -230,23 +232,90 @@ pub fn cannot_load_precompiled(path: &Path, kind: WasmKind, e: anyhow::Error) ->
 
 /// The file name without its directories: argv[0] for commands, and the name in messages.
 pub fn file_name(path: &Path) -> String {
+    if is_in_memory(path) {
+        let shown = shown(path);
+        return Path::new(&shown)
+            .file_name()
+            .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
+    }
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let shown = path.display();
-    if path.is_dir() {
-        bail!("`{shown}` is a directory; pass the component file inside it");
+/// The most bytes worldhost reads of a file it is given (a component, `--config`, `-H @FILE`):
+/// a path that leads to an endless file (a link to `/dev/zero`) is refused past it, not read
+/// until memory runs out.
+pub const MAX_FILE_SIZE: u64 = 1 << 30;
+
+/// How a file is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Whatever the path is, as the user gave it on the command line (`<(cat app.wasm)`, a
+    /// FIFO, is read).
+    AsGiven,
+    /// A regular file only: a reload's, which nobody watches. It is opened without blocking
+    /// (a FIFO would block the reload, and every reload after it) and checked before a byte is
+    /// read.
+    RegularOnly,
+}
+
+/// Reads the file at `path` whole, from one open descriptor, up to [`MAX_FILE_SIZE`]; each
+/// error names the path and says what to do.
+pub fn read_file(path: &Path, reading: Reading) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let shown = shown(path);
+    let mut options = std::fs::File::options();
+    options.read(true);
+    if reading == Reading::RegularOnly {
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
     }
-    std::fs::read(path).or_else(|e| match e.kind() {
+    let file = options.open(path).or_else(|e| match e.kind() {
         ErrorKind::NotFound => bail!("`{shown}` does not exist; check the path"),
         ErrorKind::PermissionDenied => {
             bail!("cannot read `{shown}`: permission denied; check its permissions")
         }
         _ => bail!("cannot read `{shown}`: {e}"),
-    })
+    })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| anyhow::anyhow!("cannot read `{shown}`: {e}"))?;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        bail!("`{shown}` is a directory; pass the component file inside it");
+    }
+    if reading == Reading::RegularOnly && !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        bail!("`{shown}` is {what}, not a regular file; point it at the component's file");
+    }
+    if meta.len() > MAX_FILE_SIZE {
+        bail!(too_large(&shown));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot read `{shown}`: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        bail!(too_large(&shown));
+    }
+    Ok(bytes)
+}
+
+fn too_large(shown: &str) -> String {
+    format!(
+        "`{shown}` holds more than {} GiB, the most worldhost reads of a file; is it the file \
+         you meant (a link to a device, say)?",
+        MAX_FILE_SIZE >> 30
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -257,27 +326,89 @@ fn hex(bytes: &[u8]) -> String {
         .join(" ")
 }
 
+/// What a WebAssembly text error says, without the line of the file it quotes (wat's own
+/// message shows it): the file may not be WebAssembly at all, and a line of it is not for
+/// the log.
+fn wat_error(e: &wat::Error) -> String {
+    let full = e.to_string();
+    // wat's message: the error's own words first, then where (`--> path:line:col`) and the
+    // quoted line.
+    let message = full.lines().next().unwrap_or("").trim();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let at = (full.lines())
+        .find_map(|line| line.trim().strip_prefix("--> "))
+        .and_then(|at| at.rsplit(':').nth(1).zip(at.rsplit(':').next()));
+    match at {
+        Some((line, col)) => format!("{message} at line {line}, column {col}"),
+        None => message.to_string(),
+    }
+}
+
 /// Where [`in_memory`] files are found: a path under it names a copy in memory, not a file
 /// anyone can change or load again.
 const IN_MEMORY: &str = "/proc/self/fd";
 
-/// `bytes` in an anonymous file in memory (a memfd) named `name`, and the path every later step
-/// opens it by (`/proc/self/fd/N`), as it would a file on disk; it lives while the file is
-/// open (and while code is mapped from it). What `-` (stdin) is read into, and what a
-/// server's reload compiles from.
-pub fn in_memory(name: &str, bytes: &[u8]) -> std::io::Result<(std::fs::File, PathBuf)> {
+/// The names the in-memory copies stand for, by their paths.
+static SHOWN: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Bytes held in an anonymous file in memory (a memfd), opened by every later step by its path
+/// (`/proc/self/fd/N`) as a file on disk would be; named in messages as what it copies. It
+/// lives while this value does (and while code is mapped from it).
+pub struct InMemory {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl InMemory {
+    /// The path it is opened by.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+}
+
+impl Drop for InMemory {
+    fn drop(&mut self) {
+        let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
+        shown.retain(|(path, _)| *path != self.path);
+    }
+}
+
+/// `bytes` in an [`InMemory`] file, named `shown` in messages (`app.wasm`, for a reload's copy;
+/// `-` for stdin). What `-` (stdin) is read into, what a server's reload compiles from, and what
+/// the containerd shim holds an image's layer in.
+pub fn in_memory(shown: &str, bytes: &[u8]) -> std::io::Result<InMemory> {
     use std::io::Write as _;
     use std::os::fd::AsRawFd as _;
-    let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
+    let fd = rustix::fs::memfd_create("worldhost", rustix::fs::MemfdFlags::CLOEXEC)?;
     let mut file = std::fs::File::from(fd);
     file.write_all(bytes)?;
     let path = PathBuf::from(format!("{IN_MEMORY}/{}", file.as_raw_fd()));
-    Ok((file, path))
+    let mut names = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
+    names.retain(|(p, _)| *p != path);
+    names.push((path.clone(), shown.to_string()));
+    Ok(InMemory { file, path })
 }
 
 /// Whether `path` names an [`in_memory`] copy.
 pub fn is_in_memory(path: &Path) -> bool {
     path.starts_with(IN_MEMORY)
+}
+
+/// How `path` is named to the user: an [`in_memory`] copy as what it copies, any other path as
+/// it is.
+pub fn shown(path: &Path) -> String {
+    if is_in_memory(path) {
+        let names = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, name)) = names.iter().find(|(p, _)| p == path) {
+            return name.clone();
+        }
+    }
+    path.display().to_string()
 }
 
 #[cfg(test)]

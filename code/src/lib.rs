@@ -71,7 +71,7 @@ pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> R
         anyhow::anyhow!(
             "wasmtime failed while compiling `{}`: {panic}; this is a bug in wasmtime, not in \
              the file: compiling without the `-O`, `-C`, `-D` or `-W` keys given may avoid it",
-            path.display()
+            kind::shown(path)
         )
     })?;
     compiled.or_else(|e| {
@@ -83,7 +83,7 @@ pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> R
         };
         bail!(
             "`{}` is not a valid {}: {cause}; {hint}",
-            path.display(),
+            kind::shown(path),
             kind.noun()
         )
     })

@@ -229,10 +229,48 @@ impl PrivateDir {
     }
 }
 
-/// Writes `bytes` to the file at `path` as [`PrivateDir::write_atomically`] does, in its
-/// directory (which may be anyone's: the user named it), reached through one descriptor.
-pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Refuses a `path` that [`write_file_atomically`] would not write to: anything but a regular
+/// file or a new path. The file is replaced by a rename, which would replace a link, a FIFO or a
+/// device (as root, `-o /dev/null` made `/dev/null` a regular file); worldhost refuses them
+/// rather than writing through them or over them: what it writes (machine code, a guest's
+/// memory) should land where it is plain to see. `what` is what is written (`the artifact`),
+/// `flag` what the user gave the path with (`` `-o` ``).
+pub fn check_replaceable(path: &Path, what: &str, flag: &str) -> Result<()> {
+    let kind = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("cannot check `{}`: {e}", path.display()),
+        Ok(meta) => {
+            use std::os::unix::fs::FileTypeExt as _;
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                "a symbolic link"
+            } else if kind.is_dir() {
+                "a directory"
+            } else if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_char_device() || kind.is_block_device() {
+                "a device"
+            } else {
+                "not a regular file"
+            }
+        }
+    };
+    bail!(
+        "`{}` is {kind}; worldhost writes {what} only to a regular file or a new path (it \
+         replaces the file whole, never writes through a link or into a device); give another \
+         {flag}",
+        path.display()
+    )
+}
+
+/// Writes `bytes` to the file at `path` as [`PrivateDir::write_atomically`] does (a new file,
+/// 0600, renamed into place), in its directory (which may be anyone's: the user named it),
+/// reached through one descriptor; a path that is not a regular file or a new one is refused
+/// ([`check_replaceable`], with `what` and `flag`).
+pub fn write_file_atomically(path: &Path, bytes: &[u8], what: &str, flag: &str) -> Result<()> {
     use std::io::Write as _;
+    check_replaceable(path, what, flag)?;
     let parent = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

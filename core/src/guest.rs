@@ -152,9 +152,9 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
     }
 
     /// For guests called asynchronously (from a tokio runtime): WASI 0.2's async bindings,
-    /// and WASI 0.3 if the component uses it, unless `-S p3=n` (real 0.3 guests import both: Rust's std on
-    /// `wasm32-wasip2` brings 0.2's `wasi:cli/environment`, for one). A 0.3 guest's calls go
-    /// through [`Guest::run_concurrent`].
+    /// and WASI 0.3 if the component uses it, unless `-S p3=n` (real 0.3 guests import both:
+    /// Rust's std on `wasm32-wasip2` brings 0.2's `wasi:cli/environment`, for one). A 0.3
+    /// guest's calls go through [`Guest::run_concurrent`].
     pub fn new_async(cx: &RunContext<'a>) -> Result<Self> {
         let mut guest = Self::empty(cx, false)?;
         let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
@@ -236,7 +236,12 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
             .linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot link `{}`", loaded.path.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot link `{}`",
+                    worldhost_code::kind::shown(&loaded.path)
+                )
+            })?;
         let ticks = self.settings.limits.timeout.is_some() || self.yield_after.is_some();
         Ok(GuestPre {
             pre,
@@ -286,7 +291,7 @@ impl<'a, T: Send + 'static> GuestLinker<'a, T> {
 /// WASI 0.3 where it is not linked (`-S p3=n`, or a handler that calls its guests
 /// synchronously). (wasi:config and wasi:keyvalue are linked at their prereleases.)
 fn check_wasi_versions(loaded: &Loaded, settings: &Settings, linked_p3: bool) -> Result<()> {
-    let path = loaded.path.display();
+    let path = worldhost_code::kind::shown(&loaded.path);
     let p3: Vec<(&Item, &semver::Version)> = (loaded.world.imports.iter())
         .chain(&loaded.world.exports)
         .filter_map(|item| {
@@ -351,7 +356,7 @@ fn unprovided(loaded: &Loaded, missing: &[&Item], provided: &str) -> String {
     format!(
         "`{}` imports {}, which worldhost does not provide (it provides {provided}); \
          `-W unknown-imports-trap=y` links them as functions that trap when called",
-        loaded.path.display(),
+        worldhost_code::kind::shown(&loaded.path),
         names.join(", "),
     )
 }
@@ -584,9 +589,17 @@ fn write_coredump(
     let Some(dump) = error.downcast_ref::<wasmtime::WasmCoreDump>() else {
         return;
     };
-    match std::fs::write(path, dump.serialize(store, name)) {
+    // A new file of the user's alone (it holds the guest's memory), renamed over a regular
+    // file only: never written through a link, into a FIFO or over a device.
+    let written = worldhost_code::private_dir::write_file_atomically(
+        path,
+        &dump.serialize(store, name),
+        "the core dump",
+        "`-D coredump`",
+    );
+    match written {
         Ok(()) => tracing::warn!("core dumped at {}", path.display()),
-        Err(e) => tracing::warn!("cannot write the core dump to `{}`: {e}", path.display()),
+        Err(e) => tracing::warn!("cannot write the core dump to `{}`: {e:#}", path.display()),
     }
 }
 
@@ -704,7 +717,10 @@ impl ModuleGuest {
                 _ticker: ticker,
             }),
             Err(e) => {
-                let doing = format!("cannot instantiate `{}`", loaded.path.display());
+                let doing = format!(
+                    "cannot instantiate `{}`",
+                    worldhost_code::kind::shown(&loaded.path)
+                );
                 Err(failed(&store, e, doing))
             }
         }

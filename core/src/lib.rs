@@ -11,6 +11,7 @@ pub mod load;
 pub mod outcome;
 pub mod outgoing;
 pub mod output;
+pub mod preopen;
 pub mod prepare;
 pub mod select;
 pub mod settings;

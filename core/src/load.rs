@@ -91,7 +91,7 @@ impl Loaded {
             Code::Component(component) => Ok(component),
             Code::Module(_) => bail!(
                 "`{}` is a core WebAssembly module, not a component; this handler runs components",
-                self.path.display()
+                worldhost_code::kind::shown(&self.path)
             ),
         }
     }
@@ -102,7 +102,7 @@ impl Loaded {
             Code::Module(module) => Ok(module),
             Code::Component(_) => bail!(
                 "`{}` is a component, not a core module; this handler runs core modules",
-                self.path.display()
+                worldhost_code::kind::shown(&self.path)
             ),
         }
     }
@@ -249,7 +249,7 @@ impl Loader<'_> {
                     tracing::info!(
                         "cannot compile `{}` for the start engine ({e:#}); compiling it for \
                          the full one",
-                        path.display()
+                        worldhost_code::kind::shown(path)
                     );
                     let code = self.compiled_afresh(path, &engine, kind, &binary)?;
                     (engine, target.config.clone(), code, None)

@@ -175,7 +175,7 @@ impl WasiHttpHooks for OutgoingPolicy {
         );
         if !self.permits(request.uri()) {
             tracing::warn!(
-                uri = %request.uri(),
+                uri = %crate::telemetry::redacted(request.uri()),
                 "outgoing request denied (`--allow-outgoing HOST[:PORT]` allows a host; an \
                  address with a user name, `user@host`, is never allowed)"
             );

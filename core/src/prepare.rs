@@ -85,7 +85,11 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
             loader.load_binary(path, binary, kind, &target)?
         }
     };
-    let choice = select(&path.display().to_string(), &loaded.world, &request.asked);
+    let choice = select(
+        &worldhost_code::kind::shown(path),
+        &loaded.world,
+        &request.asked,
+    );
     let has_concurrency = loaded.engine.get_concurrency_support();
     let loaded = match &choice {
         Ok(choice) => {

@@ -29,6 +29,21 @@ impl GuestFailure {
     }
 }
 
+/// What a server does with a client's W3C trace context (`traceparent`, `tracestate`): a
+/// client may say anything there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientTrace {
+    /// A trace of the server's own for each request, with a link to the client's span: its
+    /// sampling flag does not hide the request, and its `tracestate` goes nowhere.
+    Link,
+    /// The request's span is the child of the client's: its trace, its sampling decision and
+    /// its `tracestate` (up to 512 bytes and 32 members, W3C's bounds) go on to the guest's
+    /// outgoing requests. For a server whose clients are your own services.
+    Continue,
+    /// The client's trace context is not read.
+    Ignore,
+}
+
 /// One answered request, for the metrics.
 pub struct Answered {
     /// Its method (`GET`; `_OTHER` for one HTTP does not define: see [`method_name`]).
@@ -43,8 +58,9 @@ pub struct Answered {
 
 /// What the handlers report.
 pub trait Telemetry: Send + Sync {
-    /// Makes `span` a child of the trace the request's W3C `traceparent` header names, if any.
-    fn continue_trace(&self, span: &tracing::Span, headers: &HeaderMap);
+    /// Links `span` to, or makes it a child of, the trace the request's W3C `traceparent`
+    /// header names, if any, as `how` says.
+    fn client_trace(&self, span: &tracing::Span, headers: &HeaderMap, how: ClientTrace);
     /// Writes `span`'s trace context into an outgoing request's headers (`traceparent`).
     fn propagate(&self, span: &tracing::Span, headers: &mut HeaderMap);
     /// A request began (requests in flight).
@@ -71,6 +87,20 @@ pub fn get() -> Option<&'static dyn Telemetry> {
     INSTALLED.get().map(|t| &**t)
 }
 
+/// When what telemetry has buffered must have gone out, if a handler says (a server stopping
+/// within `--shutdown-grace`); otherwise the front end's own bound applies.
+static FLUSH_BY: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+/// Telemetry is to be sent by `deadline` at the latest (the front end flushes it at exit).
+pub fn flush_by(deadline: std::time::Instant) {
+    *FLUSH_BY.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+}
+
+/// The deadline a handler set with [`flush_by`], if any.
+pub fn flush_deadline() -> Option<std::time::Instant> {
+    *FLUSH_BY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A request method as telemetry names it: one of HTTP's own, or `_OTHER` (OpenTelemetry's
 /// HTTP conventions), so that a client cannot make a new metric series per made-up method.
 pub fn method_name(method: &hyper::Method) -> &'static str {
@@ -89,8 +119,9 @@ pub fn method_name(method: &hyper::Method) -> &'static str {
     }
 }
 
-/// `uri` as a span may record it: without user name and password, and without its query
-/// (either may carry a secret to a collector that should not have it).
+/// `uri` as a log line or a span may show it: without user name and password, and without its
+/// query (either may carry a secret to a log or a collector that should not have it). Every
+/// URI and path worldhost logs or records goes through here.
 pub fn redacted(uri: &hyper::Uri) -> String {
     let mut out = String::new();
     if let Some(scheme) = uri.scheme_str() {

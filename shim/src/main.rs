@@ -22,9 +22,9 @@ use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source, WasmLayer};
 use containerd_shim_wasm::shim::{Cli as _, Compiler, Shim, Version, version};
 use sha2::Digest as _;
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use worldhost_core::code::kind::{InMemory, in_memory};
 
 fn main() {
     WorldhostShim::run(None);
@@ -100,27 +100,31 @@ impl Compiler for WorldhostCompiler {
 
 /// The worldhost command line of the container `ctx` describes, and the anonymous file that
 /// holds its layer (to keep open while it runs).
-fn container_command_line(ctx: &impl RuntimeContext) -> Result<(Vec<OsString>, Option<OwnedFd>)> {
+fn container_command_line(ctx: &impl RuntimeContext) -> Result<(Vec<OsString>, Option<InMemory>)> {
     let entrypoint = ctx.entrypoint();
     let call = Some(entrypoint.func.as_str()).filter(|f| *f != "_start");
+    // The guest's argv[0] is the entrypoint's path, for a layer too (not the anonymous
+    // file's), and messages name the layer by it.
+    let arg0 = ctx.args().first().map(String::as_str).unwrap_or_default();
+    let arg0 = arg0.split_once('#').map_or(arg0, |(path, _)| path);
+    let arg0 = Some(arg0)
+        .filter(|a| !a.is_empty())
+        .unwrap_or("component.wasm");
     let (path, precompiled_here, layer) = match &entrypoint.source {
         Source::File(path) => (path.clone(), false, None),
         Source::Oci([layer]) => {
-            let (fd, path) = in_memory(&layer.layer)?;
-            (path, !is_image_content(layer), Some(fd))
+            let copy = in_memory(arg0, &layer.layer).context("cannot hold the image's layer")?;
+            (
+                copy.path().to_path_buf(),
+                !is_image_content(layer),
+                Some(copy),
+            )
         }
         Source::Oci(layers) => bail!(
             "the image has {} wasm layers; worldhost runs one component per container",
             layers.len()
         ),
     };
-    // The guest's argv[0] is the entrypoint's path, for a layer too (not the anonymous
-    // file's).
-    let arg0 = ctx.args().first().map(String::as_str).unwrap_or_default();
-    let arg0 = arg0.split_once('#').map_or(arg0, |(path, _)| path);
-    let arg0 = Some(arg0)
-        .filter(|a| !a.is_empty())
-        .unwrap_or("component.wasm");
     let run = Run {
         component: &path,
         argv0: arg0,
@@ -214,10 +218,16 @@ impl Run<'_> {
                      `--addr 0.0.0.0:8080 --allow-outgoing example.com`)"
                     ),
                 },
-                None => {
+                // `NAME=VALUE` only: a bare `NAME` would be `--env NAME`, the shim process's own
+                // value of NAME, which no one gave the container.
+                None if env.contains('=') => {
                     argv.push("--env".into());
                     argv.push(env.into());
                 }
+                None => eprintln!(
+                    "worldhost: the container's environment entry `{env}` has no value (`NAME=VALUE`); \
+                     it is not passed to the guest"
+                ),
             }
         }
         if self.precompiled_here {
@@ -247,20 +257,9 @@ fn is_image_content(layer: &WasmLayer) -> bool {
     digest.algorithm().to_string() == "sha256" && digest.digest() == ours
 }
 
-/// The layer in an anonymous file, by a path worldhost opens as it would a file on disk (as
-/// `worldhost run -` holds stdin); the file stays open while the returned descriptor lives.
-fn in_memory(bytes: &[u8]) -> Result<(OwnedFd, PathBuf)> {
-    let fd = rustix::fs::memfd_create("worldhost-layer", rustix::fs::MemfdFlags::CLOEXEC)
-        .context("cannot hold the image's layer")?;
-    let mut file = std::fs::File::from(fd);
-    std::io::Write::write_all(&mut file, bytes)?;
-    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-    Ok((file.into(), path))
-}
-
 /// The directories the container's spec mounts writable (volumes), from the mount table the
-/// container sees; the kernel's own (`/proc`, `/sys`, `/dev`) and the runtime's `/run` are not
-/// the guest's.
+/// container sees; the kernel's own (`/proc`, `/sys`, `/dev`), the runtime's `/run`, and the
+/// volumes an image declares (see [`is_image_volume`]) are not the guest's.
 fn writable_mounts() -> Vec<PathBuf> {
     let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
@@ -271,50 +270,36 @@ fn writable_mounts() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The writable mount points of a mountinfo table, but the kernel's and the runtime's.
+/// The writable mount points of a mountinfo table, but the kernel's, the runtime's and the
+/// image's.
 fn mounts_in(table: &str) -> Vec<PathBuf> {
     const NOT_THE_GUESTS: &[&str] = &["/proc", "/sys", "/dev", "/run"];
     let mut mounts = Vec::new();
-    for line in table.lines() {
-        // ID PARENT MAJOR:MINOR ROOT MOUNT-POINT OPTIONS …
-        let fields: Vec<&str> = line.split(' ').collect();
-        let (Some(point), Some(options)) = (fields.get(4), fields.get(5)) else {
+    for mount in worldhost_core::preopen::mounts(table) {
+        let point = &mount.point;
+        let theirs = NOT_THE_GUESTS.iter().any(|p| point.starts_with(p));
+        if !mount.writable || point == Path::new("/") || theirs {
             continue;
-        };
-        let point = unescape(point);
-        let theirs = NOT_THE_GUESTS
-            .iter()
-            .any(|p| point == *p || point.starts_with(&format!("{p}/")));
-        if point != "/" && !theirs && options.split(',').any(|o| o == "rw") {
-            mounts.push(PathBuf::from(point));
         }
+        if is_image_volume(&mount.root) {
+            eprintln!(
+                "worldhost: `{}` is a volume the image declares (`VOLUME`), not one the pod \
+                 spec mounts: it is not granted (mount a volume there in the pod spec to grant it)",
+                point.display()
+            );
+            continue;
+        }
+        mounts.push(point.clone());
     }
     mounts
 }
 
-/// A mountinfo field: a space, tab, newline or backslash is written as `\` and three octal
-/// digits.
-fn unescape(field: &str) -> String {
-    let mut out = Vec::new();
-    let bytes = field.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            let d = std::str::from_utf8(d).ok()?;
-            u8::from_str_radix(d, 8).ok()
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Whether a mount shows, from its file system, a volume that containerd's CRI made for the
+/// image's `VOLUME` (`…/io.containerd.grpc.v1.cri/containers/ID/volumes/ID`): an image author
+/// declares those, and what the guest may write is for the pod spec to say.
+fn is_image_volume(root: &str) -> bool {
+    let parts: Vec<&str> = root.trim_end_matches('/').rsplit('/').take(4).collect();
+    root.contains("/io.containerd.") && matches!(parts.as_slice(), [_, "volumes", _, "containers"])
 }
 
 /// The number behind worldhost's exit status (std's `ExitCode` shows it to no one but the
@@ -340,6 +325,7 @@ mod tests {
 616 611 8:1 /srv/data /data rw,relatime - ext4 /dev/vda rw
 617 611 8:1 /srv/conf /etc/app ro,relatime - ext4 /dev/vda rw
 618 611 8:1 /srv/x /my\\040dir rw,relatime - ext4 /dev/vda rw
+619 611 8:1 /var/lib/containerd/io.containerd.grpc.v1.cri/containers/4f2/volumes/9ab /cache rw,relatime - ext4 /dev/vda rw
 ";
         assert_eq!(
             mounts_in(table),
@@ -388,6 +374,14 @@ mod tests {
                 "x"
             ]
         );
+        // An entry without a value would hand the guest the shim's own variable.
+        let bare = ["HOME".to_string(), "A=1".to_string()];
+        let argv = run.command_line(&bare, std::iter::empty()).unwrap();
+        let envs: Vec<&OsString> = (argv.iter().zip(argv.iter().skip(1)))
+            .filter(|(flag, _)| *flag == "--env")
+            .map(|(_, value)| value)
+            .collect();
+        assert_eq!(envs, ["A=1"]);
         let unknown = ["WORLDHOST_ADDR=1".to_string()];
         let err = run.command_line(&unknown, std::iter::empty());
         assert!(err.unwrap_err().to_string().contains("FLAGS only"));

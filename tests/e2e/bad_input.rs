@@ -90,7 +90,8 @@ fn malformed_text() {
         .run()
         .code(1)
         .stderr_has("is not valid WebAssembly text")
-        .stderr_has("bad.wat:");
+        .stderr_has("bad.wat`")
+        .stderr_has("at line ");
 }
 
 #[test]

@@ -41,6 +41,8 @@ mod sandbox;
 mod telemetry;
 // Capabilities and limits: `--dir` (read-only too), `--env`, `-S`, `-W`.
 mod settings;
+// Trust, second pass: the host process out of reach, slow clients, secrets, watched paths.
+mod trust;
 
 pub(crate) use worldhost_test_artifacts::Invocation;
 

@@ -231,7 +231,7 @@ fn connections_that_send_nothing_are_cut_off_at_the_header_read_timeout() {
 }
 
 /// A runtime for the h2 crate's client.
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -240,7 +240,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// An HTTP/2 connection to `addr` (prior knowledge), with `window` bytes of flow-control window
 /// per stream.
-async fn h2_connect(
+pub(crate) async fn h2_connect(
     addr: SocketAddr,
     window: u32,
 ) -> (
@@ -340,7 +340,7 @@ fn an_http2_stream_its_client_does_not_read_frees_its_place() {
 }
 
 /// An HTTP/2 frame: its 9-byte header and `payload`.
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let mut frame = (payload.len() as u32).to_be_bytes()[1..].to_vec();
     frame.extend([kind, flags]);
     frame.extend(stream.to_be_bytes());

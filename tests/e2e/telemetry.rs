@@ -246,6 +246,8 @@ fn a_server_sends_request_spans_with_trace_context_and_its_metrics() {
         &[
             "--allow-outgoing",
             &allow,
+            "--trace-context",
+            "continue",
             "-W",
             "timeout=1s",
             guest::HTTP_ROUTES,
@@ -368,6 +370,69 @@ fn a_server_sends_request_spans_with_trace_context_and_its_metrics() {
     assert_eq!(metrics["worldhost.guest.traps"], 1.0);
     assert_eq!(metrics["worldhost.guest.timeouts"], 1.0);
     assert!(metrics["worldhost.instance.memory"] >= 3.0, "{metrics:?}");
+}
+
+#[test]
+fn a_clients_trace_context_is_linked_by_default_and_its_tracestate_bounded() {
+    let receiver = Receiver::start();
+    let (up, heads) = upstream();
+    let env = otel_env(&receiver);
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, Path::new(v))).collect();
+    let allow = up.to_string();
+    // By default: a client that says "not sampled" hides nothing, and its span is a link.
+    let mut server = Server::start_with_env(&env, "serve", &[guest::HTTP_ROUTES]);
+    let client_trace = "0af7651916cd43dd8448eb211c80319c";
+    let unsampled = format!("00-{client_trace}-b7ad6b7169203331-00");
+    assert_eq!(request(server.addr, "/status/201", &unsampled).0, 201);
+    assert_eq!(server.stop("TERM").code(), Some(0));
+    receiver.wait_until("the request's span", |r| {
+        r.spans().iter().any(|s| s.kind == 2)
+    });
+    let spans = receiver.spans();
+    let span = spans.iter().find(|s| s.kind == 2).unwrap();
+    assert_ne!(
+        hex(&span.trace_id),
+        client_trace,
+        "the client's trace was followed"
+    );
+    assert!(span.parent_span_id.is_empty(), "{span:?}");
+    assert!(
+        span.links
+            .iter()
+            .any(|l| hex(&l.trace_id) == client_trace && hex(&l.span_id) == "b7ad6b7169203331"),
+        "no link to the client's span: {span:?}"
+    );
+    // Continued: a `tracestate` past W3C's bounds is not carried on to the guest's requests.
+    let server = Server::start_with_env(
+        &env,
+        "serve",
+        &[
+            "--trace-context",
+            "continue",
+            "--allow-outgoing",
+            &allow,
+            guest::HTTP_ROUTES,
+        ],
+    );
+    let huge: Vec<String> = (0..400).map(|i| format!("v{i}=abcdefghij")).collect();
+    let mut response = crate::server::client()
+        .get(&format!("http://{}/fetch?url=http://{up}/x", server.addr))
+        .header(
+            "traceparent",
+            &format!("00-{client_trace}-b7ad6b7169203331-01"),
+        )
+        .header("tracestate", &huge.join(","))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let _ = response.body_mut().read_to_string();
+    let heads = heads.lock().unwrap();
+    let head = heads.last().expect("the outgoing request arrived");
+    assert!(head.contains(client_trace), "{head}");
+    assert!(
+        !head.contains("v399="),
+        "the client's tracestate went on: {head}"
+    );
 }
 
 #[test]

@@ -49,6 +49,14 @@ pub(crate) struct HttpProxyArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_concurrent_requests: usize,
 
+    /// HTTP/2: requests one connection may have in flight at once; a stream past it is
+    /// refused (RST_STREAM REFUSED_STREAM, which a client may retry on another connection).
+    /// Default: a quarter of `--max-concurrent-requests`, at most `--max-concurrent-streams`
+    ///
+    /// So that one connection can never take every place of `--max-concurrent-requests`.
+    #[arg(long, value_name = "N")]
+    pub max_requests_per_connection: Option<usize>,
+
     /// Connections open at once; past it, new connections wait until one closes
     /// (`--max-connections` is the older spelling)
     #[arg(
@@ -88,6 +96,16 @@ pub(crate) struct HttpProxyArgs {
           value_parser = worldhost_core::settings::duration_parser())]
     pub response_write_timeout: Duration,
 
+    /// The slowest a request body may arrive, in bytes a second over the whole body (0: no
+    /// bound); slower, the request is stopped as for `--body-read-timeout`
+    ///
+    /// Counted over the time the guest waited for the body, after a first
+    /// `--body-read-timeout` of grace: each 500 bytes that come earn the client another second
+    /// (Apache's `RequestReadTimeout body=…,MinRate=500`). Bounds what a client that trickles
+    /// its body (a byte every few seconds, each wait short of `--body-read-timeout`) can hold.
+    #[arg(long, value_name = "BYTES", default_value_t = 500)]
+    pub body_min_rate: u64,
+
     /// Largest request body, in bytes; a larger one is answered 413 (a chunked one as soon as
     /// it grows past it; if the response has begun by then, it is cut off)
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -98,6 +116,13 @@ pub(crate) struct HttpProxyArgs {
     /// are replaced. May be repeated.
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
+
+    /// With OpenTelemetry on: what a request's W3C trace context (`traceparent`, `tracestate`)
+    /// makes of its span: `link` (a trace of the server's own, linked to the client's),
+    /// `continue` (the client's trace, its sampling and `tracestate` honoured: for clients you
+    /// run), or `ignore`
+    #[arg(long, value_name = "HOW", default_value = "link")]
+    pub trace_context: worldhost_core::telemetry::ClientTrace,
 
     /// Begin a graceful shutdown when a connection reaches this address (as in wasmtime
     /// serve), as SIGINT and SIGTERM do
@@ -115,7 +140,8 @@ pub(crate) struct HttpProxyArgs {
     pub max_instance_reuse_count: Option<usize>,
 
     /// Requests one instance serves at once (as in wasmtime serve): 16 for a WASI 0.3
-    /// service; a 0.2 proxy takes one at a time
+    /// service (1 with `-W fuel`: fuel is the instance's, refilled for each request); a 0.2
+    /// proxy takes one at a time
     #[arg(long, value_name = "N")]
     pub max_instance_concurrent_reuse_count: Option<usize>,
 
@@ -131,13 +157,21 @@ pub(crate) struct HttpProxyArgs {
 }
 
 impl HttpProxyArgs {
+    /// The requests one HTTP/2 connection may have in flight (`--max-requests-per-connection`).
+    pub(crate) fn share(&self) -> usize {
+        let streams = usize::try_from(self.max_concurrent_streams).unwrap_or(usize::MAX);
+        let quarter = (self.max_concurrent_requests / 4).clamp(1, streams.max(1));
+        self.max_requests_per_connection.unwrap_or(quarter).max(1)
+    }
+
     /// How instances are reused, with wasmtime serve's defaults for the component's WASI
-    /// version (`p3`): a 0.2 proxy's handler cannot be called twice at once.
-    pub(crate) fn reuse(&self, p3: bool) -> Reuse {
+    /// version (`p3`): a 0.2 proxy's handler cannot be called twice at once, and with `-W fuel`
+    /// (`fuel`) an instance takes one request at a time, refilled for each.
+    pub(crate) fn reuse(&self, p3: bool, fuel: bool) -> Reuse {
         let (total, concurrent) = if p3 { (128, 16) } else { (1, 1) };
         Reuse {
             total: self.max_instance_reuse_count.unwrap_or(total).max(1),
-            concurrent: match p3 {
+            concurrent: match p3 && !fuel {
                 true => self
                     .max_instance_concurrent_reuse_count
                     .unwrap_or(concurrent)

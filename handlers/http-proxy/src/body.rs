@@ -1,9 +1,11 @@
 //! Bodies on their way in and out, and what stops a request from outside its guest.
 //!
-//! In: the request body, cut off at `--max-request-body-size` and when the client sends
-//! nothing for `--body-read-timeout`. Either stops the request: the guest is dropped with its
-//! store (its pool slot and its `--max-concurrent-requests` place freed), and the client gets
-//! 413 or 408 if no response has begun, or a cut-off response otherwise. The guest is never
+//! In: the request body, cut off at `--max-request-body-size`, when the client sends nothing
+//! for `--body-read-timeout`, and when it sends slower than `--body-min-rate` over the whole
+//! body (the time the guest waited for it, past a first `--body-read-timeout`: Apache's
+//! `MinRate`). Each stops the request: the guest is dropped with its store (its pool slot and
+//! its `--max-concurrent-requests` place freed), and the client gets 413 or 408 if no response
+//! has begun, or a cut-off response otherwise. The guest is never
 //! shown the failure (its read just waits until it is dropped): a guest that took a failed
 //! read for the end of its body would answer a cut body as a whole one, and one that went on
 //! could send what it had read on.
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 use wasmtime_wasi_http::Error;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -36,6 +39,8 @@ pub(crate) enum Stop {
     BodyTooLarge,
     /// Its client sent no body bytes for `--body-read-timeout`.
     BodyTimeout,
+    /// Its client sent its body slower than `--body-min-rate`.
+    BodyTooSlow,
     /// Its client went away, or did not read the response (`--response-write-timeout`).
     ClientGone,
 }
@@ -79,9 +84,10 @@ impl Stopper {
     }
 }
 
-/// The request body as the guest reads it: at most `limit` bytes, and never a wait of more
-/// than `idle` for the next bytes; past either, the request is stopped (before the guest is
-/// given the error, so that whatever it does after is too late to count).
+/// The request body as the guest reads it: at most `limit` bytes, never a wait of more than
+/// `idle` for the next bytes, and on the whole at least `rate` bytes a second of the time the
+/// guest waited for them (after a first `idle`); past any, the request is stopped (before the
+/// guest is given the error, so that whatever it does after is too late to count).
 pub(crate) struct RequestBody {
     inner: Limited<Incoming>,
     idle: IdleBound,
@@ -89,43 +95,87 @@ pub(crate) struct RequestBody {
 }
 
 impl RequestBody {
-    pub(crate) fn new(body: Incoming, limit: u64, idle: Duration, stopper: Stopper) -> Self {
+    pub(crate) fn new(
+        body: Incoming,
+        limit: u64,
+        idle: Duration,
+        rate: u64,
+        stopper: Stopper,
+    ) -> Self {
         Self {
             inner: Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)),
-            idle: IdleBound::new(idle),
+            idle: IdleBound::new(idle).with_rate(rate),
             stopper,
         }
     }
 }
 
-/// A bound on one wait: armed when a poll waits, disarmed by progress; its timer is made once
-/// and reset, not made anew at every wait.
+/// Which bound a wait ran past.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Past {
+    /// The bound on one wait.
+    Wait,
+    /// The bound on the rate over every wait.
+    Rate,
+}
+
+/// A bound on waits for a peer: on each (armed when a poll waits, disarmed by progress), and,
+/// given a rate, on all of them together: they may add up to one wait's bound plus a second
+/// for every `rate` bytes that came (Apache's `MinRate`). The time between waits (the guest at
+/// work) is not counted. Its timer is made once and reset, not made anew at every wait.
 pub(crate) struct IdleBound {
     timeout: Duration,
+    /// Bytes a second over the whole; 0: no bound on the rate.
+    rate: u64,
+    /// Bytes that came, and the time spent waiting for them before the current wait.
+    bytes: u64,
+    waited: Duration,
+    /// When the current wait began.
+    since: Option<Instant>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    armed: bool,
 }
 
 impl IdleBound {
     pub(crate) fn new(timeout: Duration) -> Self {
         Self {
             timeout,
+            rate: 0,
+            bytes: 0,
+            waited: Duration::ZERO,
+            since: None,
             timer: None,
-            armed: false,
         }
     }
 
-    /// Progress was made: the next wait starts a new bound.
-    pub(crate) fn progressed(&mut self) {
-        self.armed = false;
+    /// The same, with the waits bound to keep up `rate` bytes a second on the whole.
+    pub(crate) fn with_rate(mut self, rate: u64) -> Self {
+        self.rate = rate;
+        self
     }
 
-    /// A poll is waiting: `Ready` once it has waited past the bound.
-    pub(crate) fn poll_waited_out(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+    /// `bytes` came: the wait for them is over, and the next starts a new bound.
+    pub(crate) fn progressed(&mut self, bytes: u64) {
+        if let Some(since) = self.since.take() {
+            self.waited += since.elapsed();
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+
+    /// A poll is waiting: `Ready` once it has waited past a bound, with which.
+    pub(crate) fn poll_waited_out(&mut self, cx: &mut Context<'_>) -> Poll<Past> {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let (mut wait, mut past) = (self.timeout, Past::Wait);
+        if self.rate > 0 {
+            let earned = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
+            let left = (self.timeout.saturating_add(earned)).saturating_sub(self.waited);
+            if left < wait {
+                (wait, past) = (left, Past::Rate);
+            }
+        }
+        let deadline = since + wait;
         let timer = match &mut self.timer {
             Some(timer) => {
-                if !self.armed {
+                if timer.deadline() != deadline {
                     timer.as_mut().reset(deadline);
                 }
                 timer
@@ -134,8 +184,7 @@ impl IdleBound {
                 .timer
                 .insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
-        self.armed = true;
-        timer.as_mut().poll(cx)
+        timer.as_mut().poll(cx).map(|()| past)
     }
 }
 
@@ -161,13 +210,17 @@ impl Body for RequestBody {
                 }
             },
             Poll::Ready(Some(Ok(frame))) => {
-                this.idle.progressed();
+                let bytes = frame.data_ref().map_or(0, |data| data.len() as u64);
+                this.idle.progressed(bytes);
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                ready!(this.idle.poll_waited_out(cx));
-                this.stopper.stop(Stop::BodyTimeout);
+                let past = ready!(this.idle.poll_waited_out(cx));
+                this.stopper.stop(match past {
+                    Past::Wait => Stop::BodyTimeout,
+                    Past::Rate => Stop::BodyTooSlow,
+                });
                 Poll::Pending
             }
         }
@@ -377,6 +430,58 @@ impl Body for Held {
                 hint.set_lower(buffered);
                 hint
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll(bound: &mut IdleBound) -> Poll<Past> {
+        bound.poll_waited_out(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
+    /// Waits `wait` (under the paused clock); what the bound says then.
+    async fn wait(bound: &mut IdleBound, wait: Duration) -> Poll<Past> {
+        assert!(poll(bound).is_pending(), "past its bound before the wait");
+        tokio::time::advance(wait).await;
+        poll(bound)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickled_body_runs_out_of_time_though_no_wait_is_too_long() {
+        let mut bound = IdleBound::new(Duration::from_secs(10)).with_rate(500);
+        let started = Instant::now();
+        // A byte every 5 s: each wait half the bound on one.
+        let past = loop {
+            match wait(&mut bound, Duration::from_secs(5)).await {
+                Poll::Ready(past) => break past,
+                Poll::Pending => bound.progressed(1),
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "never cut off");
+        };
+        assert_eq!(past, Past::Rate);
+        assert_eq!(started.elapsed(), Duration::from_secs(15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_at_the_rate_is_never_cut_off_and_one_long_wait_is() {
+        let mut bound = IdleBound::new(Duration::from_secs(10)).with_rate(500);
+        // 600 bytes a second for ten minutes, the guest working a second between reads.
+        for _ in 0..600 {
+            assert!(wait(&mut bound, Duration::from_secs(1)).await.is_pending());
+            bound.progressed(600);
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        assert!(poll(&mut bound).is_pending());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(poll(&mut bound), Poll::Ready(Past::Wait));
+        // Without a rate, only the one wait is bounded.
+        let mut bound = IdleBound::new(Duration::from_secs(10));
+        for _ in 0..100 {
+            assert!(wait(&mut bound, Duration::from_secs(9)).await.is_pending());
+            bound.progressed(1);
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct Connection {
     http1: AtomicBool,
     /// HTTP/2 streams whose responses are not yet done.
     open_streams: AtomicUsize,
+    /// How many of them may be requests in flight (`--max-requests-per-connection`).
+    share: usize,
     /// When the last stream ended (or the connection began).
     idle_since: AtomicU64,
     /// Why it is to be closed, once it is.
@@ -44,13 +46,14 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(idle_timeout: Duration, write_timeout: Duration) -> Arc<Self> {
+    pub(crate) fn new(idle_timeout: Duration, write_timeout: Duration, share: usize) -> Arc<Self> {
         Arc::new(Self {
             began: Instant::now(),
             idle_timeout,
             write_timeout,
             http1: AtomicBool::new(false),
             open_streams: AtomicUsize::new(0),
+            share,
             idle_since: AtomicU64::new(0),
             closed: Mutex::new(None),
             reader: Mutex::new(None),
@@ -68,10 +71,12 @@ impl Connection {
         }
     }
 
-    /// An HTTP/2 stream began; it is open until the returned guard is dropped.
-    pub(crate) fn stream(self: &Arc<Self>) -> OpenStream {
-        self.open_streams.fetch_add(1, Ordering::AcqRel);
-        OpenStream(self.clone())
+    /// An HTTP/2 stream began; it is open until the returned guard is dropped. `None` if the
+    /// connection has its share of requests in flight already: the stream is to be refused.
+    pub(crate) fn stream(self: &Arc<Self>) -> Option<OpenStream> {
+        let open = self.open_streams.fetch_add(1, Ordering::AcqRel) + 1;
+        let stream = OpenStream(self.clone());
+        (open <= self.share).then_some(stream)
     }
 
     /// Closes the connection: its reader fails with `why`, which ends it.

@@ -31,7 +31,7 @@ impl<I> WriteBounded<I> {
         polled: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         if polled.is_ready() {
-            self.waiting.progressed();
+            self.waiting.progressed(0);
             return polled;
         }
         ready!(self.waiting.poll_waited_out(cx));

@@ -23,6 +23,9 @@ use tokio::task::JoinSet;
 pub(crate) enum Addr {
     Tcp(SocketAddr),
     Unix(PathBuf),
+    /// `unix:@NAME`: a socket in Linux's abstract namespace (no file), as systemd and socat
+    /// spell it.
+    Abstract(String),
 }
 
 impl fmt::Display for Addr {
@@ -30,15 +33,22 @@ impl fmt::Display for Addr {
         match self {
             Addr::Tcp(addr) => write!(f, "{addr}"),
             Addr::Unix(path) => write!(f, "unix:{}", path.display()),
+            Addr::Abstract(name) => write!(f, "unix:@{name}"),
         }
     }
 }
 
-/// `--addr`'s parser: `HOST:PORT` or `unix:PATH`.
+/// `--addr`'s parser: `HOST:PORT`, `unix:PATH` or `unix:@NAME`.
 pub(crate) fn parse_addr(text: &str) -> Result<Addr, String> {
     if let Some(path) = text.strip_prefix("unix:") {
-        if path.is_empty() {
-            return Err("`unix:` needs a path: `unix:/run/app.sock`".into());
+        if path.is_empty() || path == "@" {
+            return Err(
+                "`unix:` needs a path or an abstract name: `unix:/run/app.sock`, `unix:@app`"
+                    .into(),
+            );
+        }
+        if let Some(name) = path.strip_prefix('@') {
+            return Ok(Addr::Abstract(name.to_string()));
         }
         return Ok(Addr::Unix(PathBuf::from(path)));
     }
@@ -53,8 +63,63 @@ pub(crate) fn parse_addr(text: &str) -> Result<Addr, String> {
 /// A socket the server accepts on.
 enum Listener {
     Tcp(TcpListener),
-    /// With the path to remove when the server stops, if it made the socket.
-    Unix(tokio::net::UnixListener, Option<PathBuf>),
+    /// With the socket file to remove when the server stops, if it made one.
+    Unix {
+        listener: tokio::net::UnixListener,
+        _file: Option<SocketFile>,
+    },
+}
+
+/// A Unix socket's file, made by the server: removed when it stops, but only if it is still the
+/// one it bound. It is found again through its directory, held open since the bind, and known
+/// by its device and inode: a directory swapped under the path, or another file put in its
+/// place, loses nothing.
+struct SocketFile {
+    dir: std::os::fd::OwnedFd,
+    name: std::ffi::OsString,
+    id: (u64, u64),
+}
+
+impl SocketFile {
+    /// The socket just bound at `path`.
+    fn bound(path: &Path) -> std::io::Result<Self> {
+        use rustix::fs::{Mode, OFlags};
+        let parent = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .ok_or(ErrorKind::InvalidInput)?
+            .to_os_string();
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(parent, flags, Mode::empty())?;
+        let stat = rustix::fs::statat(
+            &dir,
+            name.as_os_str(),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        Ok(Self {
+            dir,
+            id: (stat.st_dev, stat.st_ino),
+            name,
+        })
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let nofollow = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+        let same = rustix::fs::statat(&self.dir, self.name.as_os_str(), nofollow)
+            .is_ok_and(|stat| (stat.st_dev, stat.st_ino) == self.id);
+        if same {
+            let _ = rustix::fs::unlinkat(
+                &self.dir,
+                self.name.as_os_str(),
+                rustix::fs::AtFlags::empty(),
+            );
+        }
+    }
 }
 
 impl Listener {
@@ -63,23 +128,17 @@ impl Listener {
         let scheme = if tls { "https" } else { "http" };
         Ok(match self {
             Listener::Tcp(listener) => format!("{scheme}://{}/", listener.local_addr()?),
-            Listener::Unix(listener, _) => {
-                let addr = listener.local_addr()?;
-                let path = addr.as_pathname().map_or_else(
-                    || "(an unnamed socket)".to_string(),
-                    |p| p.display().to_string(),
-                );
+            Listener::Unix { listener, .. } => {
+                use std::os::linux::net::SocketAddrExt as _;
+                let addr = std::os::unix::net::SocketAddr::from(listener.local_addr()?);
+                let path = match (addr.as_pathname(), addr.as_abstract_name()) {
+                    (Some(path), _) => path.display().to_string(),
+                    (None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)),
+                    (None, None) => "(an unnamed socket)".to_string(),
+                };
                 format!("{scheme}+unix://{path}")
             }
         })
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Listener::Unix(_, Some(path)) = self {
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 
@@ -120,6 +179,9 @@ pub(crate) async fn run(server: Arc<Server>) -> Result<ExitCode> {
         match signals.next().await {
             Signal::Reload => crate::reload::reload(&server, "SIGHUP"),
             Signal::Stop(signal) => {
+                // Telemetry goes out within the grace too, not after it.
+                let grace = server.args.shutdown_grace;
+                worldhost_core::telemetry::flush_by(std::time::Instant::now() + grace);
                 eprintln!(
                     "{signal}: stopping; finishing {} open connection(s)",
                     server.open_connections()
@@ -158,7 +220,7 @@ async fn accept_loop(server: Arc<Server>, listener: Listener, graceful: Arc<Grac
                 let served = connection(server.clone(), stream, graceful.watcher());
                 spawn(&server, served, peer.to_string(), permit);
             }),
-            Listener::Unix(listener, _) => listener.accept().await.map(|(stream, _)| {
+            Listener::Unix { listener, .. } => listener.accept().await.map(|(stream, _)| {
                 let served = connection(server.clone(), stream, graceful.watcher());
                 spawn(&server, served, "a Unix socket client".into(), permit);
             }),
@@ -213,6 +275,7 @@ fn open_all(addrs: &[Addr], systemd: bool) -> Result<Vec<Listener>> {
         listeners.push(match addr {
             Addr::Tcp(tcp) => Listener::Tcp(listen_tcp(*tcp).map_err(|e| cannot_listen(addr, &e))?),
             Addr::Unix(path) => listen_unix(path)?,
+            Addr::Abstract(name) => listen_abstract(addr, name)?,
         });
     }
     Ok(listeners)
@@ -273,9 +336,27 @@ fn listen_unix(path: &Path) -> Result<Listener> {
     }
     let listener =
         std::os::unix::net::UnixListener::bind(path).map_err(|e| cannot_listen(&addr, &e))?;
+    let file = SocketFile::bound(path).map_err(|e| cannot_listen(&addr, &e))?;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(listener)?;
-    Ok(Listener::Unix(listener, Some(path.to_path_buf())))
+    Ok(Listener::Unix {
+        listener,
+        _file: Some(file),
+    })
+}
+
+/// A socket named `name` in Linux's abstract namespace: no file, nothing to remove.
+fn listen_abstract(addr: &Addr, name: &str) -> Result<Listener> {
+    use std::os::linux::net::SocketAddrExt as _;
+    let socket = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+        .map_err(|e| cannot_listen(addr, &e))?;
+    let listener = std::os::unix::net::UnixListener::bind_addr(&socket)
+        .map_err(|e| cannot_listen(addr, &e))?;
+    listener.set_nonblocking(true)?;
+    Ok(Listener::Unix {
+        listener: tokio::net::UnixListener::from_std(listener)?,
+        _file: None,
+    })
 }
 
 /// The sockets systemd passes (`LISTEN_FDS` from descriptor 3 on, for this process by
@@ -330,7 +411,10 @@ fn inherited() -> Result<Vec<Listener>> {
             rustix::net::AddressFamily::UNIX => {
                 let std = std::os::unix::net::UnixListener::from(owned);
                 std.set_nonblocking(true)?;
-                Listener::Unix(tokio::net::UnixListener::from_std(std)?, None)
+                Listener::Unix {
+                    listener: tokio::net::UnixListener::from_std(std)?,
+                    _file: None,
+                }
             }
             rustix::net::AddressFamily::INET | rustix::net::AddressFamily::INET6 => {
                 let std = std::net::TcpListener::from(owned);

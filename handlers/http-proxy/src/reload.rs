@@ -19,7 +19,7 @@ use anyhow::{Context as _, Result, anyhow};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
-use worldhost_core::code::kind::{in_memory, is_in_memory};
+use worldhost_core::code::kind::{Reading, in_memory, is_in_memory, read_file};
 use worldhost_core::engine::cache_for;
 use worldhost_core::load::Quiet;
 use worldhost_core::{Asked, Handler as _, RunRequest, Settings};
@@ -130,14 +130,15 @@ fn reload_now(server: &Arc<Server>, why: &str) {
 /// The runner for the file as it is now, or `None` if it is the version already serving.
 fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
     let reloads = &server.reloads;
-    let bytes = std::fs::read(&reloads.path)
-        .with_context(|| format!("cannot read `{}`", reloads.path.display()))?;
+    let bytes = read_file(&reloads.path, Reading::RegularOnly)?;
     let version = version_of(&bytes);
     if server.runner().version.get() == Some(&version) {
         return Ok(None);
     }
-    let (_copy, path) = in_memory("worldhost-reload", &bytes)
-        .context("cannot make a copy of the component in memory")?;
+    let shown = reloads.path.display().to_string();
+    let copy =
+        in_memory(&shown, &bytes).context("cannot make a copy of the component in memory")?;
+    let path = copy.path().to_path_buf();
     drop(bytes);
     let settings: &Settings = &server.settings;
     let cache = cache_for(settings);
@@ -200,7 +201,7 @@ fn changed_since(stamp: &Stamp, began: SystemTime) -> bool {
 /// Returns the stamp `--watch` starts from (`None`: reload at its first look).
 fn first_version(path: &Path, version: &OnceLock<String>) -> Option<Stamp> {
     let before = stamp(path)?;
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = read_file(path, Reading::RegularOnly).ok()?;
     let after = stamp(path)?;
     if before != after || changed_since(&before, worldhost_core::run_began()) {
         tracing::info!(

@@ -23,34 +23,41 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use worldhost_core::telemetry::{Answered, GuestFailure};
 use worldhost_core::{Cause, Host};
 
-/// Answers one request; never fails (hyper would drop the connection), so every error becomes
-/// a status and a log line.
+/// Answers one request; fails only to refuse an HTTP/2 stream past the connection's share
+/// of requests (hyper resets it with REFUSED_STREAM); every other error becomes a status and a
+/// log line (hyper would drop the connection).
 pub(crate) async fn handle(
     server: Arc<Server>,
     request: Request<Incoming>,
     connection: Arc<Connection>,
-) -> Result<Response<HyperOutgoingBody>, Infallible> {
+) -> Result<Response<HyperOutgoingBody>, h2::Error> {
     let started = Instant::now();
     // An HTTP/2 stream is open (its connection not idle) until its response is done.
     let stream = match request.version() {
-        hyper::Version::HTTP_2 => Some(connection.stream()),
+        hyper::Version::HTTP_2 => match connection.stream() {
+            Some(stream) => Some(stream),
+            None => {
+                tracing::debug!("an HTTP/2 stream past --max-requests-per-connection: refused");
+                return Err(h2::Error::from(h2::Reason::REFUSED_STREAM));
+            }
+        },
         _ => {
             connection.http1_request();
             None
         }
     };
     let method = request.method().clone();
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| "/".to_string(), |p| p.to_string());
+    // Logged without its query, which may carry a secret (a token, a password), as every
+    // URI worldhost logs or records.
+    let path = worldhost_core::telemetry::redacted(request.uri());
     tracing::debug!(%method, %path, "request received");
     // The code that answers: new requests go to a reloaded version, this one stays on it.
     let runner = server.runner();
     let version = runner.version.get().map_or("", String::as_str);
     let protocol = if stream.is_some() { "2" } else { "1.1" };
-    // OpenTelemetry's HTTP server conventions (a root, or the child of the client's
-    // `traceparent`); its fields are only computed when a subscriber wants the span.
+    // OpenTelemetry's HTTP server conventions (a root linked to the client's `traceparent`, or
+    // its child: `--trace-context`); its fields are only computed when a subscriber wants the
+    // span.
     let method_name = worldhost_core::telemetry::method_name(&method);
     let span = tracing::trace_span!(
         parent: None,
@@ -68,7 +75,7 @@ pub(crate) async fn handle(
     let telemetry = worldhost_core::telemetry::get();
     // In flight until answered, or until hyper drops this future (its client went away).
     let _in_flight = telemetry.map(|telemetry| {
-        telemetry.continue_trace(&span, request.headers());
+        telemetry.client_trace(&span, request.headers(), server.args.trace_context);
         telemetry.request_started();
         InFlight(telemetry)
     });
@@ -177,6 +184,7 @@ async fn respond(
         body,
         server.args.max_request_body_size,
         server.args.body_read_timeout,
+        server.args.body_min_rate,
         stopper.clone(),
     );
     let request = Request::from_parts(parts, body);
@@ -269,6 +277,10 @@ pub(crate) fn stopped(why: Stop) -> Response<HyperOutgoingBody> {
         Stop::BodyTimeout => status(
             StatusCode::REQUEST_TIMEOUT,
             "the request body stopped arriving (--body-read-timeout)\n",
+        ),
+        Stop::BodyTooSlow => status(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body arrived too slowly (--body-min-rate)\n",
         ),
         Stop::ClientGone => status(StatusCode::BAD_REQUEST, "the client went away\n"),
     })

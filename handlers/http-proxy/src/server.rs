@@ -17,12 +17,15 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use worldhost_core::{GuestLinker, GuestPre, Host, Loaded, RunContext, Settings};
+use worldhost_core::code::kind::{Reading, read_file};
+use worldhost_core::{GuestLinker, GuestPre, Host, Loaded, RunContext, Settings, UsageError};
 
 /// What every request needs, shared.
 pub(crate) struct Server {
@@ -38,6 +41,8 @@ pub(crate) struct Server {
     capacity: std::sync::atomic::AtomicUsize,
     /// One permit per open connection (`--max-concurrent-connections`, within the open-file limit).
     pub connections: Arc<Semaphore>,
+    /// How many permits `connections` was given.
+    connection_places: usize,
     /// How many connections are open.
     pub open: std::sync::atomic::AtomicUsize,
     /// `--tls-cert` and `--tls-key`'s acceptor.
@@ -94,7 +99,7 @@ impl Runner {
             .prepare()?;
         let guest = Arc::new(guest);
         let p3 = crate::serves_p3(&loaded.world, cx.settings);
-        let reuse = args.reuse(p3);
+        let reuse = args.reuse(p3, cx.settings.limits.fuel.is_some());
         let cannot = || format!("cannot prepare `{}` for serving", loaded.path.display());
         let serving = if reuse.total > 1 || p3 {
             let pre = service::proxy_pre(&guest, p3).with_context(cannot)?;
@@ -141,6 +146,22 @@ impl Server {
     /// How many connections are open.
     pub(crate) fn open_connections(&self) -> usize {
         self.open.load(Ordering::Relaxed)
+    }
+
+    /// How long a new connection may be idle (see `--header-read-timeout`): the flag's
+    /// duration, or under pressure (more than half the connection places taken) a tenth of
+    /// it, at least a second (or the flag's, if shorter). A client that opens connections and
+    /// sends nothing (or trickles) then holds each for seconds, not the full bound, while
+    /// healthy clients, which send their request at once, wait in the backlog for seconds at
+    /// most. Behind a load balancer every connection comes from one address: a bound per peer
+    /// would cut it off, this does not.
+    pub(crate) fn idle_bound(&self) -> Duration {
+        let full = self.args.header_read_timeout;
+        let free = self.connections.available_permits();
+        if free >= self.connection_places / 2 {
+            return full;
+        }
+        (full / 10).max(full.min(PRESSED_IDLE_FLOOR))
     }
 
     /// Gives `permits` `holds` permits in all (the pool of new code may hold another number).
@@ -212,6 +233,32 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
     if args.max_concurrent_requests == 0 {
         bail!("`--max-concurrent-requests 0` would refuse every request; give at least 1");
     }
+    if args.max_requests_per_connection == Some(0) {
+        bail!(
+            "`--max-requests-per-connection 0` would refuse every HTTP/2 request; give at least 1"
+        );
+    }
+    if cx.settings.coredump.is_some() {
+        return Err(UsageError(
+            "`-D coredump` writes the core dump of one run's trap; a server's trapping requests \
+             would each write it over the last: leave it out of `serve` (each trap is logged \
+             with its backtrace)"
+                .into(),
+        )
+        .into());
+    }
+    // Fuel is a store's: with requests at once on a reused instance, one's spending would
+    // stop another. An instance that takes one at a time is refilled for each.
+    if cx.settings.limits.fuel.is_some()
+        && let Some(n) = args.max_instance_concurrent_reuse_count.filter(|n| *n > 1)
+    {
+        return Err(UsageError(format!(
+            "`-W fuel` bounds each request only when an instance serves one request at a time \
+             (it is then refilled for each), and `--max-instance-concurrent-reuse-count {n}` \
+             asks for {n}; leave it out (or give 1)"
+        ))
+        .into());
+    }
     if args.max_concurrent_connections == 0 {
         bail!("`--max-concurrent-connections 0` would accept no connection; give at least 1");
     }
@@ -243,6 +290,7 @@ pub(crate) fn prepare(cx: &RunContext<'_>, args: HttpProxyArgs) -> Result<Arc<Se
         permits: Arc::new(Semaphore::new(holds)),
         capacity: holds.into(),
         connections: Arc::new(Semaphore::new(connections)),
+        connection_places: connections,
         open: 0.into(),
         tls,
         headers: parse_headers(&args.headers)?,
@@ -260,11 +308,22 @@ fn parse_headers(headers: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>> {
     let mut parsed = Vec::new();
     for header in headers {
         match header.strip_prefix('@') {
+            // The file's lines are never quoted in an error: it may be anything.
             Some(file) => {
-                let text = std::fs::read_to_string(file)
+                let bytes = read_file(Path::new(file), Reading::AsGiven)
                     .with_context(|| format!("`-H @{file}`: cannot read the header file"))?;
-                for line in text.lines().filter(|line| !line.trim().is_empty()) {
-                    parsed.push(parse_header(line).with_context(|| format!("in `-H @{file}`"))?);
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    anyhow::anyhow!("`-H @{file}` is not text; give one `name: value` a line")
+                })?;
+                let lines = text.lines().enumerate();
+                for (n, line) in lines.filter(|(_, line)| !line.trim().is_empty()) {
+                    parsed.push(parse_header(line).map_err(|_| {
+                        anyhow::anyhow!(
+                            "line {} of `-H @{file}` is not a header; write one `name: value` \
+                             a line",
+                            n + 1
+                        )
+                    })?);
                 }
             }
             None => parsed.push(parse_header(header)?),
@@ -283,6 +342,9 @@ fn parse_header(header: &str) -> Result<(HeaderName, HeaderValue)> {
         .with_context(|| format!("`-H {header}`: the value is not a header value"))?;
     Ok((name, value))
 }
+
+/// The shortest idle bound under pressure (see [`Server::idle_bound`]).
+const PRESSED_IDLE_FLOOR: Duration = Duration::from_secs(1);
 
 /// Why a connection ended early.
 pub(crate) type ConnectionError = Box<dyn std::error::Error + Send + Sync>;
@@ -309,10 +371,11 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let io = WriteBounded::new(io, server.args.response_write_timeout);
+    let idle = server.idle_bound();
     match server.tls.clone() {
         Some(tls) => {
             let handshake = tls.accept(io);
-            let io = tokio::time::timeout(server.args.header_read_timeout, handshake)
+            let io = tokio::time::timeout(idle, handshake)
                 .await
                 .map_err(|_| "the TLS handshake did not finish within `--header-read-timeout`")??;
             let protocol = match io.get_ref().1.alpn_protocol() {
@@ -320,9 +383,9 @@ where
                 Some(_) => Some(Protocol::Http1),
                 None => None,
             };
-            serve_http(server, io, protocol, shutdown).await
+            serve_http(server, io, protocol, idle, shutdown).await
         }
-        None => serve_http(server, io, None, shutdown).await,
+        None => serve_http(server, io, None, idle, shutdown).await,
     }
 }
 
@@ -336,13 +399,14 @@ async fn serve_http<I>(
     server: Arc<Server>,
     io: I,
     protocol: Option<Protocol>,
+    idle: Duration,
     shutdown: Watcher,
 ) -> Result<(), ConnectionError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let args = &server.args;
-    let state = crate::conn::Connection::new(args.header_read_timeout, args.response_write_timeout);
+    let state = crate::conn::Connection::new(idle, args.response_write_timeout, args.share());
     let mut io = crate::conn::Bounded::new(io, state.clone());
     let protocol = match protocol {
         Some(protocol) => protocol,
@@ -358,7 +422,7 @@ where
             let connection = http1::Builder::new()
                 .keep_alive(true)
                 .timer(TokioTimer::new())
-                .header_read_timeout(args.header_read_timeout)
+                .header_read_timeout(idle)
                 .serve_connection(io, service);
             Ok(shutdown.watch(connection).await?)
         }

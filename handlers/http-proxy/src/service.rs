@@ -6,6 +6,11 @@
 //! takes a request, and when it expires. A 0.2 proxy is served this way too when
 //! `--max-instance-reuse-count` is above 1.
 //!
+//! `-W fuel` bounds each request too: an instance then serves one at a time, its fuel refilled
+//! for each. The other limits (`-W max-memory-size` and the rest) are the instance's: its
+//! memory and tables live on from request to request, and so does everything the guest keeps
+//! in them (`--max-instance-reuse-count 1` gives each request an instance of its own).
+//!
 //! `-W timeout` bounds each request, not the instance: a request past it is answered 504, and
 //! its instance, which may still be computing for it, is dropped (a 0.3 task cannot be
 //! cancelled alone, wasmtime#11833). A trap drops the instance; the requests on it that had no
@@ -125,10 +130,18 @@ impl WorkerState for Worker {
 
     fn on_request_start(
         &self,
-        _store: wasmtime::StoreContextMut<'_, Host>,
+        mut store: wasmtime::StoreContextMut<'_, Host>,
         _data: (),
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        // `-W fuel` is each request's: the instance serves one at a time then
+        // (`HttpProxyArgs::reuse`), and its tank is filled again for the next.
+        if let Some(fuel) = self.guest.settings().limits.fuel
+            && self.reuse.concurrent == 1
+            && let Err(e) = store.set_fuel(fuel)
+        {
+            tracing::warn!("cannot refill the instance's fuel: {e}");
+        }
         match self.guest.settings().limits.timeout {
             Some(timeout) => Box::pin(tokio::time::sleep(timeout)),
             None => Box::pin(std::future::pending()),
