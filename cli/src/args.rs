@@ -109,6 +109,25 @@ fn parse_profile(value: &str) -> Result<Profile, String> {
     }
 }
 
+/// The environment `-S inherit-env` and `--env NAME` read, when it is not the process's own.
+static HOST_ENVIRONMENT: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Makes `vars` the host environment a guest may be given (`-S inherit-env`, `--env NAME`)
+/// for the rest of the process, in place of the process's own: the containerd shim gives the
+/// container's, so that nothing of the shim's own environment reaches a guest. A second call is
+/// ignored.
+pub fn use_host_environment(vars: Vec<(String, String)>) {
+    let _ = HOST_ENVIRONMENT.set(vars);
+}
+
+/// The host environment a guest may be given.
+fn host_environment() -> Vec<(String, String)> {
+    match HOST_ENVIRONMENT.get() {
+        Some(vars) => vars.clone(),
+        None => std::env::vars().collect(),
+    }
+}
+
 /// Makes `/tmp/perf-PID.map` this user's own regular file before wasmtime's perfmap profiler
 /// opens it by name to append to it (following a link): in a shared `/tmp`, another user could
 /// have put a link there to a file of this user's. Once the file is this user's, the sticky
@@ -264,13 +283,14 @@ impl SharedArgs {
             env: Vec::new(),
         };
         if on(wasi.inherit_env) {
-            settings.env.extend(std::env::vars());
+            settings.env.extend(host_environment());
         }
         for grant in &self.envs {
             match grant {
                 EnvGrant::Set(name, value) => set_env(&mut settings.env, name, value),
                 EnvGrant::Inherit(name) => {
-                    if let Ok(value) = std::env::var(name) {
+                    let inherited = host_environment().into_iter().find(|(n, _)| n == name);
+                    if let Some((_, value)) = inherited {
                         set_env(&mut settings.env, name, &value);
                     }
                 }
@@ -537,24 +557,29 @@ fn refuse_breaking_values(options: &CommonOptions) -> Result<()> {
         .or(opts.memory_guard_size);
     let growth = (opts.memory_reservation_for_growth).or(opts.dynamic_memory_reserved_for_growth);
     let space = address_space();
-    for (key, value) in [
+    let too_much = |bytes: u64| bytes > space;
+    // Each key alone, then a memory's reservation with its guard.
+    let given = [
         ("memory-reservation", reservation),
         ("memory-guard-size", guard),
         ("memory-reservation-for-growth", growth),
-    ] {
-        if let Some(bytes) = value
-            && bytes.saturating_add(guard.unwrap_or(0)) > space
-        {
-            return usage(format!(
-                "`-O {key}={bytes}` asks for more address space for one memory than a process \
-                 has here ({}), so no instance could be made; give a smaller value (the \
-                 default reserves 4 GiB), or leave the key out",
-                match space {
-                    s if s >= 1 << 47 => "128 TiB".to_string(),
-                    s => format!("{} GiB, `ulimit -v`", s >> 30),
-                }
-            ));
-        }
+    ];
+    let past = (given.iter())
+        .find_map(|(key, value)| Some((*key, (*value).filter(|v| too_much(*v))?)))
+        .or_else(|| {
+            let both = reservation?.saturating_add(guard?);
+            too_much(both).then_some(("memory-reservation", reservation?))
+        });
+    if let Some((key, bytes)) = past {
+        return usage(format!(
+            "`-O {key}={bytes}` asks for more address space for one memory (with its guard) \
+             than a process has here ({}), so no instance could be made; give a smaller value \
+             (the default reserves 4 GiB), or leave the key out",
+            match space {
+                s if s >= 1 << 47 => "128 TiB".to_string(),
+                s => format!("{} GiB, `ulimit -v`", s >> 30),
+            }
+        ));
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ mod telemetry;
 
 pub use app::command;
 #[doc(hidden)]
-pub use args::SharedArgs;
+pub use args::{SharedArgs, use_host_environment};
 
 // Linked for its features only: OTLP's HTTP client speaks TLS to an https endpoint.
 use reqwest as _;

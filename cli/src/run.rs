@@ -6,7 +6,7 @@ use clap::{ArgMatches, FromArgMatches as _};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use worldhost_core::code::kind::{InMemory, MAX_FILE_SIZE};
+use worldhost_core::code::kind::{InMemory, read_bounded};
 use worldhost_core::engine::cache_for;
 use worldhost_core::handler::handler_named;
 use worldhost_core::{Asked, Handler, RunContext, RunRequest, UsageError, prepare};
@@ -78,18 +78,8 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
 /// `-` as the component: stdin, read whole (up to the size any file may have) into an
 /// anonymous file in memory, kept open for the run ([`worldhost_core::code::kind::in_memory`]).
 fn stdin_file() -> Result<InMemory> {
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(std::io::stdin().lock(), MAX_FILE_SIZE + 1),
-        &mut bytes,
-    )
-    .context("cannot read the component from stdin (`-`)")?;
-    if bytes.len() as u64 > MAX_FILE_SIZE {
-        anyhow::bail!(
-            "stdin (`-`) holds more than {} GiB, the most worldhost reads of a component",
-            MAX_FILE_SIZE >> 30
-        );
-    }
+    let bytes = read_bounded(std::io::stdin().lock(), "-")
+        .context("cannot read the component from stdin (`-`)")?;
     worldhost_core::code::kind::in_memory("-", &bytes)
         .context("cannot hold the component read from stdin (`-`)")
 }

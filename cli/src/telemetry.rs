@@ -308,10 +308,18 @@ impl Telemetry for Otel {
                 let _ = span.set_parent(parent);
             }
             _ => {
-                use opentelemetry::trace::TraceContextExt as _;
+                use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceState};
                 let client = parent.span().span_context().clone();
+                // Linked by its ids alone: the client's `tracestate` goes nowhere, the
+                // collector included.
                 if client.is_valid() {
-                    span.add_link(client);
+                    span.add_link(SpanContext::new(
+                        client.trace_id(),
+                        client.span_id(),
+                        client.trace_flags(),
+                        client.is_remote(),
+                        TraceState::default(),
+                    ));
                 }
             }
         }

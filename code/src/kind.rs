@@ -263,8 +263,7 @@ pub enum Reading {
 /// Reads the file at `path` whole, from one open descriptor, up to [`MAX_FILE_SIZE`]; each
 /// error names the path and says what to do.
 pub fn read_file(path: &Path, reading: Reading) -> Result<Vec<u8>> {
-    use std::io::Read as _;
-    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
     let shown = shown(path);
     let mut options = std::fs::File::options();
     options.read(true);
@@ -286,26 +285,24 @@ pub fn read_file(path: &Path, reading: Reading) -> Result<Vec<u8>> {
         bail!("`{shown}` is a directory; pass the component file inside it");
     }
     if reading == Reading::RegularOnly && !kind.is_file() {
-        let what = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "not a regular file"
-        };
+        let what = file_type_phrase(kind);
         bail!("`{shown}` is {what}, not a regular file; point it at the component's file");
     }
     if meta.len() > MAX_FILE_SIZE {
         bail!(too_large(&shown));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(MAX_FILE_SIZE + 1)
+    read_bounded(file, &shown)
+}
+
+/// Reads `from` to its end, up to [`MAX_FILE_SIZE`]; `shown` names it in errors.
+pub fn read_bounded(from: impl std::io::Read, shown: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    from.take(MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| anyhow::anyhow!("cannot read `{shown}`: {e}"))?;
     if bytes.len() as u64 > MAX_FILE_SIZE {
-        bail!(too_large(&shown));
+        bail!(too_large(shown));
     }
     Ok(bytes)
 }
@@ -316,6 +313,26 @@ fn too_large(shown: &str) -> String {
          you meant (a link to a device, say)?",
         MAX_FILE_SIZE >> 30
     )
+}
+
+/// What a file of type `kind` is, as an error says it: "a symbolic link", "a FIFO"…
+pub fn file_type_phrase(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_file() {
+        "a regular file"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -240,21 +240,7 @@ pub fn check_replaceable(path: &Path, what: &str, flag: &str) -> Result<()> {
         Ok(meta) if meta.is_file() => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => bail!("cannot check `{}`: {e}", path.display()),
-        Ok(meta) => {
-            use std::os::unix::fs::FileTypeExt as _;
-            let kind = meta.file_type();
-            if kind.is_symlink() {
-                "a symbolic link"
-            } else if kind.is_dir() {
-                "a directory"
-            } else if kind.is_fifo() {
-                "a FIFO"
-            } else if kind.is_char_device() || kind.is_block_device() {
-                "a device"
-            } else {
-                "not a regular file"
-            }
-        }
+        Ok(meta) => crate::kind::file_type_phrase(meta.file_type()),
     };
     bail!(
         "`{}` is {kind}; worldhost writes {what} only to a regular file or a new path (it \
@@ -271,21 +257,31 @@ pub fn check_replaceable(path: &Path, what: &str, flag: &str) -> Result<()> {
 pub fn write_file_atomically(path: &Path, bytes: &[u8], what: &str, flag: &str) -> Result<()> {
     use std::io::Write as _;
     check_replaceable(path, what, flag)?;
+    let (fd, name) = open_parent(path)?;
+    let Some(name) = name.to_str() else {
+        bail!("`{}` names no file", path.display());
+    };
+    let dir = PrivateDir {
+        fd,
+        path: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+    };
+    dir.write_atomically(name, ".worldhost-", |file| file.write_all(bytes))
+}
+
+/// The directory that holds `path`, open (the current one for a bare name), and the name in
+/// it: what stays the same if the path is swapped afterwards.
+pub fn open_parent(path: &Path) -> Result<(OwnedFd, &std::ffi::OsStr)> {
     let parent = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    let Some(name) = path.file_name() else {
         bail!("`{}` names no file", path.display());
     };
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let fd = rustix::fs::open(parent, flags, Mode::empty())
         .map_err(|e| anyhow::anyhow!("cannot open the directory `{}`: {e}", parent.display()))?;
-    let dir = PrivateDir {
-        fd,
-        path: parent.to_path_buf(),
-    };
-    dir.write_atomically(name, ".worldhost-", |file| file.write_all(bytes))
+    Ok((fd, name))
 }
 
 /// The path that names the open descriptor `fd` itself, where the system has one.

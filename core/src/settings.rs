@@ -5,6 +5,8 @@
 //! cli's; a containerd shim makes them from a container's spec. Knows no particular world.
 
 use crate::outgoing::OutgoingPolicy;
+pub use crate::preopen::DirGrant;
+use crate::preopen::Preopen;
 use crate::world::WasmKind;
 use anyhow::{Context as _, Result, bail};
 use clap::builder::TypedValueParser as _;
@@ -14,23 +16,12 @@ use wasmtime::Config;
 pub use wasmtime_cli_flags::OptimizeOptions;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-/// A `--dir` grant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirGrant {
-    /// The host directory.
-    pub host: PathBuf,
-    /// The path the guest sees it at.
-    pub guest: String,
-    /// Read-only (`::ro`) or read-write.
-    pub read_only: bool,
-}
-
 /// The shared settings after they were checked against the host: what the guest is granted
 /// and the limits it runs under.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Directories, checked to exist.
-    pub dirs: Vec<DirGrant>,
+    /// Directories, open ([`crate::preopen::confine`]).
+    pub dirs: Vec<Preopen>,
     /// Environment variables, resolved (inherited names looked up).
     pub env: Vec<(String, String)>,
     /// Which of the host's stdin, stdout and stderr the guest gets (all three by default, as
@@ -230,7 +221,7 @@ impl Settings {
                 FsPerms::ReadWrite
             };
             builder
-                .preopened_dir(&dir.host, &dir.guest, perms)
+                .preopened_dir(dir.path(), &dir.guest, perms)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("cannot open `--dir {}`", dir.host.display()))?;
         }

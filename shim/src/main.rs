@@ -72,6 +72,9 @@ impl Sandbox for WorldhostSandbox {
                 return Ok(2);
             }
         };
+        // `-S inherit-env` and `--env NAME` in WORLDHOST_FLAGS read the container's
+        // environment, never the shim process's own.
+        worldhost::use_host_environment(container_environment(ctx.envs()));
         Ok(i32::from(worldhost(argv)?))
     }
 
@@ -133,6 +136,16 @@ fn container_command_line(ctx: &impl RuntimeContext) -> Result<(Vec<OsString>, O
     };
     let argv = run.command_line(ctx.envs(), ctx.args().iter().skip(1).cloned())?;
     Ok((argv, layer))
+}
+
+/// The container's environment as pairs: its `NAME=VALUE` entries but the shim's own
+/// (`WORLDHOST_*`).
+fn container_environment(envs: &[String]) -> Vec<(String, String)> {
+    (envs.iter())
+        .filter(|env| !env.starts_with(OWN_PREFIX))
+        .filter_map(|env| env.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
 }
 
 /// Runs worldhost with `argv`, on a thread of its own: worldhost starts its own runtime (a
@@ -273,11 +286,11 @@ fn writable_mounts() -> Vec<PathBuf> {
 /// The writable mount points of a mountinfo table, but the kernel's, the runtime's and the
 /// image's.
 fn mounts_in(table: &str) -> Vec<PathBuf> {
-    const NOT_THE_GUESTS: &[&str] = &["/proc", "/sys", "/dev", "/run"];
     let mut mounts = Vec::new();
     for mount in worldhost_core::preopen::mounts(table) {
         let point = &mount.point;
-        let theirs = NOT_THE_GUESTS.iter().any(|p| point.starts_with(p));
+        let theirs = worldhost_core::preopen::is_kernel_mount(point, &mount.fs_type)
+            || point.starts_with("/run");
         if !mount.writable || point == Path::new("/") || theirs {
             continue;
         }
@@ -330,6 +343,20 @@ mod tests {
         assert_eq!(
             mounts_in(table),
             [PathBuf::from("/data"), PathBuf::from("/my dir")]
+        );
+    }
+
+    #[test]
+    fn the_host_environment_a_guest_may_inherit_is_the_containers() {
+        let envs = [
+            "A=1".to_string(),
+            "BARE".to_string(),
+            "WORLDHOST_FLAGS=-S inherit-env".to_string(),
+            "B=x=y".to_string(),
+        ];
+        assert_eq!(
+            container_environment(&envs),
+            [("A".into(), "1".into()), ("B".into(), "x=y".into())]
         );
     }
 

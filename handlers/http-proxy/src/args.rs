@@ -49,11 +49,14 @@ pub(crate) struct HttpProxyArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_concurrent_requests: usize,
 
-    /// HTTP/2: requests one connection may have in flight at once; a stream past it is
-    /// refused (RST_STREAM REFUSED_STREAM, which a client may retry on another connection).
-    /// Default: a quarter of `--max-concurrent-requests`, at most `--max-concurrent-streams`
+    /// HTTP/2: requests one connection may have in flight while more than half the places of
+    /// `--max-concurrent-requests` are taken; a stream past it then is refused (RST_STREAM
+    /// REFUSED_STREAM, which a client may retry on another connection). Default: a tenth of
+    /// `--max-concurrent-requests`, at most `--max-concurrent-streams`
     ///
-    /// So that one connection can never take every place of `--max-concurrent-requests`.
+    /// So that one connection cannot take every place while others wait. With room to spare,
+    /// a connection may have as many as `--max-concurrent-streams` (a load balancer's few
+    /// connections carry many streams).
     #[arg(long, value_name = "N")]
     pub max_requests_per_connection: Option<usize>,
 
@@ -69,7 +72,8 @@ pub(crate) struct HttpProxyArgs {
 
     /// How long a client may take to send a request's headers, finish its TLS handshake, or
     /// leave a keep-alive connection (HTTP/2: one with no stream open) idle; past it the
-    /// connection is closed
+    /// connection is closed. A connection accepted while more than half the connection places
+    /// are taken has a tenth of it (at least 1s) until its first request
     ///
     /// Bounds what a client that trickles its headers (slowloris) or opens connections and
     /// sends nothing can hold. wasmtime serve has no such bound.
@@ -77,8 +81,10 @@ pub(crate) struct HttpProxyArgs {
           value_parser = worldhost_core::settings::duration_parser())]
     pub header_read_timeout: Duration,
 
-    /// How long a client may leave the guest waiting for the next bytes of a request body;
-    /// past it the request is stopped (408 if no response has begun) and the connection closed
+    /// How long a client may leave the guest waiting for the next bytes of a request body (a
+    /// tenth of it, at least 1s, for a request that comes while more than half the places of
+    /// `--max-concurrent-requests` are taken); past it the request is stopped (408 if no
+    /// response has begun) and the connection closed
     ///
     /// Bounds what a client that sends its headers and then its body slowly or never (or says
     /// `Expect: 100-continue` and falls silent) can hold: the guest, its instance and its place
@@ -160,8 +166,8 @@ impl HttpProxyArgs {
     /// The requests one HTTP/2 connection may have in flight (`--max-requests-per-connection`).
     pub(crate) fn share(&self) -> usize {
         let streams = usize::try_from(self.max_concurrent_streams).unwrap_or(usize::MAX);
-        let quarter = (self.max_concurrent_requests / 4).clamp(1, streams.max(1));
-        self.max_requests_per_connection.unwrap_or(quarter).max(1)
+        let tenth = (self.max_concurrent_requests / 10).clamp(1, streams.max(1));
+        self.max_requests_per_connection.unwrap_or(tenth).max(1)
     }
 
     /// How instances are reused, with wasmtime serve's defaults for the component's WASI

@@ -28,15 +28,17 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub(crate) struct Connection {
     /// When the connection began: the times below count from it, in nanoseconds.
     began: Instant,
-    /// How long it may be idle, and a response may wait for the client.
+    /// How long it may be idle until its first request, and after it; and how long a
+    /// response may wait for the client.
+    first_idle_timeout: Duration,
     idle_timeout: Duration,
     write_timeout: Duration,
+    /// A request has come.
+    requested: AtomicBool,
     /// An HTTP/1.1 request has come: hyper's header-read timeout bounds the rest.
     http1: AtomicBool,
     /// HTTP/2 streams whose responses are not yet done.
     open_streams: AtomicUsize,
-    /// How many of them may be requests in flight (`--max-requests-per-connection`).
-    share: usize,
     /// When the last stream ended (or the connection began).
     idle_since: AtomicU64,
     /// Why it is to be closed, once it is.
@@ -46,14 +48,21 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(idle_timeout: Duration, write_timeout: Duration, share: usize) -> Arc<Self> {
+    /// A connection that may be idle `first_idle_timeout` until its first request (less than
+    /// `idle_timeout` for one accepted under pressure), `idle_timeout` after it.
+    pub(crate) fn new(
+        first_idle_timeout: Duration,
+        idle_timeout: Duration,
+        write_timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             began: Instant::now(),
+            first_idle_timeout,
             idle_timeout,
             write_timeout,
+            requested: AtomicBool::new(false),
             http1: AtomicBool::new(false),
             open_streams: AtomicUsize::new(0),
-            share,
             idle_since: AtomicU64::new(0),
             closed: Mutex::new(None),
             reader: Mutex::new(None),
@@ -68,15 +77,26 @@ impl Connection {
     pub(crate) fn http1_request(&self) {
         if !self.http1.load(Ordering::Relaxed) {
             self.http1.store(true, Ordering::Relaxed);
+            self.requested.store(true, Ordering::Relaxed);
         }
     }
 
-    /// An HTTP/2 stream began; it is open until the returned guard is dropped. `None` if the
-    /// connection has its share of requests in flight already: the stream is to be refused.
-    pub(crate) fn stream(self: &Arc<Self>) -> Option<OpenStream> {
+    /// An HTTP/2 stream began; it is open until the returned guard is dropped. Also returns
+    /// how many are open with it.
+    pub(crate) fn stream(self: &Arc<Self>) -> (OpenStream, usize) {
         let open = self.open_streams.fetch_add(1, Ordering::AcqRel) + 1;
-        let stream = OpenStream(self.clone());
-        (open <= self.share).then_some(stream)
+        if !self.requested.load(Ordering::Relaxed) {
+            self.requested.store(true, Ordering::Relaxed);
+        }
+        (OpenStream(self.clone()), open)
+    }
+
+    /// How long the connection may be idle now.
+    fn idle_bound(&self) -> Duration {
+        match self.requested.load(Ordering::Relaxed) {
+            true => self.idle_timeout,
+            false => self.first_idle_timeout,
+        }
     }
 
     /// Closes the connection: its reader fails with `why`, which ends it.
@@ -186,7 +206,7 @@ impl<I> Bounded<I> {
             return None;
         }
         let since = Duration::from_nanos(connection.idle_since.load(Ordering::Relaxed));
-        let deadline = connection.began + since + connection.idle_timeout;
+        let deadline = connection.began + since + connection.idle_bound();
         let timer = match &mut self.timer {
             Some(timer) => {
                 if timer.deadline() != deadline {

@@ -63,10 +63,12 @@ pub(crate) fn parse_addr(text: &str) -> Result<Addr, String> {
 /// A socket the server accepts on.
 enum Listener {
     Tcp(TcpListener),
-    /// With the socket file to remove when the server stops, if it made one.
+    /// With the socket file to remove when the server stops, if it made one, and its path as
+    /// given (it was bound through its directory's descriptor).
     Unix {
         listener: tokio::net::UnixListener,
         _file: Option<SocketFile>,
+        shown: Option<PathBuf>,
     },
 }
 
@@ -81,24 +83,17 @@ struct SocketFile {
 }
 
 impl SocketFile {
-    /// The socket just bound at `path`.
-    fn bound(path: &Path) -> std::io::Result<Self> {
-        use rustix::fs::{Mode, OFlags};
-        let parent = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let name = path
-            .file_name()
-            .ok_or(ErrorKind::InvalidInput)?
-            .to_os_string();
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let dir = rustix::fs::open(parent, flags, Mode::empty())?;
-        let stat = rustix::fs::statat(
-            &dir,
-            name.as_os_str(),
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        )?;
+    /// The directory of `path`, open: the socket is bound through it (`/proc/self/fd/N/NAME`),
+    /// so that the file made is in this directory whatever happens to the path meanwhile.
+    fn directory_of(path: &Path) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString)> {
+        let (dir, name) = worldhost_core::code::private_dir::open_parent(path)?;
+        Ok((dir, name.to_os_string()))
+    }
+
+    /// The socket just bound as `name` in `dir`.
+    fn bound(dir: std::os::fd::OwnedFd, name: std::ffi::OsString) -> std::io::Result<Self> {
+        let nofollow = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+        let stat = rustix::fs::statat(&dir, name.as_os_str(), nofollow)?;
         Ok(Self {
             dir,
             id: (stat.st_dev, stat.st_ino),
@@ -128,13 +123,16 @@ impl Listener {
         let scheme = if tls { "https" } else { "http" };
         Ok(match self {
             Listener::Tcp(listener) => format!("{scheme}://{}/", listener.local_addr()?),
-            Listener::Unix { listener, .. } => {
+            Listener::Unix {
+                listener, shown, ..
+            } => {
                 use std::os::linux::net::SocketAddrExt as _;
                 let addr = std::os::unix::net::SocketAddr::from(listener.local_addr()?);
-                let path = match (addr.as_pathname(), addr.as_abstract_name()) {
-                    (Some(path), _) => path.display().to_string(),
-                    (None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)),
-                    (None, None) => "(an unnamed socket)".to_string(),
+                let path = match (shown, addr.as_pathname(), addr.as_abstract_name()) {
+                    (Some(shown), _, _) => shown.display().to_string(),
+                    (None, Some(path), _) => path.display().to_string(),
+                    (None, None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)),
+                    (None, None, None) => "(an unnamed socket)".to_string(),
                 };
                 format!("{scheme}+unix://{path}")
             }
@@ -308,26 +306,40 @@ fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// A Unix socket at `path`. A socket file left there by a server that is gone (nothing
-/// answers on it) is replaced; a live one, or a file that is not a socket, is an error.
+/// A Unix socket at `path`, bound through its directory (see [`SocketFile`]). A socket file
+/// left there by a server that is gone (nothing answers on it) is replaced; a live one, or a
+/// file that is not a socket, is an error.
 fn listen_unix(path: &Path) -> Result<Listener> {
     use std::os::unix::fs::FileTypeExt as _;
     let addr = Addr::Unix(path.to_path_buf());
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
+    let (dir, name) =
+        SocketFile::directory_of(path).map_err(|e| anyhow!("cannot listen on {addr}: {e:#}"))?;
+    let via = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir)
+    ))
+    .join(&name);
+    // Where the system has no /proc, by the path itself.
+    let via = if via.parent().is_some_and(Path::exists) {
+        via
+    } else {
+        path.to_path_buf()
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(&via) {
         if !meta.file_type().is_socket() {
             bail!(
                 "cannot listen on {addr}: the path exists and is not a socket; remove it or \
                  choose another path"
             );
         }
-        match std::os::unix::net::UnixStream::connect(path) {
+        match std::os::unix::net::UnixStream::connect(&via) {
             Ok(_) => bail!(
                 "cannot listen on {addr}: a server is answering there; stop it or choose another \
                  path"
             ),
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
                 tracing::info!("replacing the stale socket {}", path.display());
-                std::fs::remove_file(path)
+                std::fs::remove_file(&via)
                     .map_err(|e| cannot_listen(&addr, &e))
                     .context("the stale socket cannot be removed")?;
             }
@@ -335,13 +347,14 @@ fn listen_unix(path: &Path) -> Result<Listener> {
         }
     }
     let listener =
-        std::os::unix::net::UnixListener::bind(path).map_err(|e| cannot_listen(&addr, &e))?;
-    let file = SocketFile::bound(path).map_err(|e| cannot_listen(&addr, &e))?;
+        std::os::unix::net::UnixListener::bind(&via).map_err(|e| cannot_listen(&addr, &e))?;
+    let file = SocketFile::bound(dir, name).map_err(|e| cannot_listen(&addr, &e))?;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(listener)?;
     Ok(Listener::Unix {
         listener,
         _file: Some(file),
+        shown: Some(path.to_path_buf()),
     })
 }
 
@@ -356,6 +369,7 @@ fn listen_abstract(addr: &Addr, name: &str) -> Result<Listener> {
     Ok(Listener::Unix {
         listener: tokio::net::UnixListener::from_std(listener)?,
         _file: None,
+        shown: None,
     })
 }
 
@@ -414,6 +428,7 @@ fn inherited() -> Result<Vec<Listener>> {
                 Listener::Unix {
                     listener: tokio::net::UnixListener::from_std(std)?,
                     _file: None,
+                    shown: None,
                 }
             }
             rustix::net::AddressFamily::INET | rustix::net::AddressFamily::INET6 => {

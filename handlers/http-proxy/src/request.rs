@@ -34,13 +34,16 @@ pub(crate) async fn handle(
     let started = Instant::now();
     // An HTTP/2 stream is open (its connection not idle) until its response is done.
     let stream = match request.version() {
-        hyper::Version::HTTP_2 => match connection.stream() {
-            Some(stream) => Some(stream),
-            None => {
+        hyper::Version::HTTP_2 => {
+            let (stream, open) = connection.stream();
+            // Past its share only while places are short: a load balancer's few connections
+            // carry many streams, and are refused nothing while there is room.
+            if open > server.args.share() && server.requests_pressed() {
                 tracing::debug!("an HTTP/2 stream past --max-requests-per-connection: refused");
                 return Err(h2::Error::from(h2::Reason::REFUSED_STREAM));
             }
-        },
+            Some(stream)
+        }
         _ => {
             connection.http1_request();
             None
@@ -183,7 +186,10 @@ async fn respond(
     let body = RequestBody::new(
         body,
         server.args.max_request_body_size,
-        server.args.body_read_timeout,
+        match server.requests_pressed() {
+            true => crate::server::pressed(server.args.body_read_timeout),
+            false => server.args.body_read_timeout,
+        },
         server.args.body_min_rate,
         stopper.clone(),
     );

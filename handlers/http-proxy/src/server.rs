@@ -148,20 +148,28 @@ impl Server {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// How long a new connection may be idle (see `--header-read-timeout`): the flag's
-    /// duration, or under pressure (more than half the connection places taken) a tenth of
-    /// it, at least a second (or the flag's, if shorter). A client that opens connections and
-    /// sends nothing (or trickles) then holds each for seconds, not the full bound, while
-    /// healthy clients, which send their request at once, wait in the backlog for seconds at
-    /// most. Behind a load balancer every connection comes from one address: a bound per peer
-    /// would cut it off, this does not.
-    pub(crate) fn idle_bound(&self) -> Duration {
+    /// How long a new connection may be idle until its first request (see
+    /// `--header-read-timeout`): the flag's duration, or under pressure (more than half the
+    /// connection places taken) [`pressed`]. A client that opens connections and sends nothing
+    /// (or trickles) then holds each for seconds, not the full bound, while healthy clients,
+    /// which send their request at once, wait in the backlog for seconds at most. Behind a load
+    /// balancer every connection comes from one address: a bound per peer would cut it off,
+    /// this does not.
+    pub(crate) fn first_idle_bound(&self) -> Duration {
         let full = self.args.header_read_timeout;
         let free = self.connections.available_permits();
-        if free >= self.connection_places / 2 {
-            return full;
+        match free < self.connection_places / 2 {
+            true => pressed(full),
+            false => full,
         }
-        (full / 10).max(full.min(PRESSED_IDLE_FLOOR))
+    }
+
+    /// Whether more than half the request places (`--max-concurrent-requests`, or what the
+    /// pool holds) are taken: then a new request's body gets [`pressed`]
+    /// `--body-read-timeout`, and an HTTP/2 connection past its share has its stream refused.
+    pub(crate) fn requests_pressed(&self) -> bool {
+        let places = self.capacity.load(Ordering::Relaxed);
+        self.permits.available_permits() < places / 2
     }
 
     /// Gives `permits` `holds` permits in all (the pool of new code may hold another number).
@@ -343,8 +351,14 @@ fn parse_header(header: &str) -> Result<(HeaderName, HeaderValue)> {
     Ok((name, value))
 }
 
-/// The shortest idle bound under pressure (see [`Server::idle_bound`]).
-const PRESSED_IDLE_FLOOR: Duration = Duration::from_secs(1);
+/// The shortest bound under pressure (see [`pressed`]).
+const PRESSED_FLOOR: Duration = Duration::from_secs(1);
+
+/// A bound on a client's wait under pressure: a tenth of `full`, at least a second (or `full`,
+/// if shorter).
+pub(crate) fn pressed(full: Duration) -> Duration {
+    (full / 10).max(full.min(PRESSED_FLOOR))
+}
 
 /// Why a connection ended early.
 pub(crate) type ConnectionError = Box<dyn std::error::Error + Send + Sync>;
@@ -371,7 +385,7 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let io = WriteBounded::new(io, server.args.response_write_timeout);
-    let idle = server.idle_bound();
+    let idle = server.first_idle_bound();
     match server.tls.clone() {
         Some(tls) => {
             let handshake = tls.accept(io);
@@ -406,7 +420,8 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let args = &server.args;
-    let state = crate::conn::Connection::new(idle, args.response_write_timeout, args.share());
+    let state =
+        crate::conn::Connection::new(idle, args.header_read_timeout, args.response_write_timeout);
     let mut io = crate::conn::Bounded::new(io, state.clone());
     let protocol = match protocol {
         Some(protocol) => protocol,
@@ -422,7 +437,7 @@ where
             let connection = http1::Builder::new()
                 .keep_alive(true)
                 .timer(TokioTimer::new())
-                .header_read_timeout(idle)
+                .header_read_timeout(args.header_read_timeout)
                 .serve_connection(io, service);
             Ok(shutdown.watch(connection).await?)
         }
