@@ -8,6 +8,8 @@ use worldhost_handler_command as _;
 use worldhost_handler_http_proxy as _;
 use worldhost_handler_invoke as _;
 use worldhost_handler_preview1 as _;
+// Linked for its features only (hack/Cargo.toml).
+use worldhost_workspace_hack as _;
 
 mod app;
 mod args;

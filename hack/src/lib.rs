@@ -1,0 +1,2 @@
+//! Empty: this crate exists for the features it turns on in its dependencies (see its
+//! Cargo.toml).
