@@ -11,7 +11,7 @@ use worldhost_core::code::cache::{Location, Usage};
 use worldhost_core::code::kind::precompiled_kind;
 use worldhost_core::code::private_dir::{check_replaceable, write_file_atomically};
 use worldhost_core::engine::cache_for;
-use worldhost_core::{Asked, RunRequest, prepare};
+use worldhost_core::{Asked, RunRequest, prepare, with_concurrency};
 
 /// What is written, and the flag its path was given with, for the errors.
 const OUTPUT: (&str, &str) = ("the artifact", "`-o`");
@@ -34,6 +34,7 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
     check_replaceable(&out, OUTPUT.0, OUTPUT.1)?;
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Compiled for the engine of the handler that will run it, as `run` compiles it.
+    let cache = cache_for(&settings);
     let prepared = prepare(&RunRequest {
         path,
         settings: &settings,
@@ -42,11 +43,20 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
             guest_args: false,
             matches,
         },
-        cache: cache_for(&settings).as_ref(),
+        cache: cache.as_ref(),
         progress: &crate::progress::Spinner,
         provisional: false,
     })?;
-    let artifact = prepared.loaded.code.serialize()?;
+    // Code for a handler that may call it in the store's event loop though the component uses
+    // no concurrency (a server reusing instances) gets the support: an artifact cannot be
+    // compiled again when it is served.
+    let loaded = match &prepared.choice {
+        Ok(choice) if choice.handler.compiles_concurrent(&prepared.loaded.world) => {
+            with_concurrency(&prepared.loaded, choice.handler, &settings, cache.as_ref())?
+        }
+        _ => prepared.loaded,
+    };
+    let artifact = loaded.code.serialize()?;
     // Checked again as it is written: compiling took a while.
     write_file_atomically(&out, &artifact, OUTPUT.0, OUTPUT.1).with_context(|| {
         format!(

@@ -5,7 +5,10 @@
 
 pub mod cache;
 pub mod kind;
+pub mod load;
 pub mod private_dir;
+pub mod wit;
+pub mod world;
 
 pub use kind::{FileKind, WasmKind};
 
@@ -59,6 +62,13 @@ pub fn compiles_alike(a: &Engine, b: &Engine) -> bool {
     hash(a) == hash(b)
 }
 
+/// Whether an error that loading code gave (`cause`, with its chain) is the instance pool's
+/// refusal of a component that needs more than its `-O pooling-*` limits allow, not a fault of
+/// the code: wasmtime says so only in its message.
+pub fn refused_by_pool(cause: &str) -> bool {
+    cause.contains("in the pooling allocator")
+}
+
 /// Compiles `binary`, a checked component or core module read from `path`; the error says
 /// whether the file looks cut short.
 pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> Result<Code> {
@@ -76,6 +86,13 @@ pub fn compile(path: &Path, engine: &Engine, kind: WasmKind, binary: &[u8]) -> R
     })?;
     compiled.or_else(|e| {
         let cause = format!("{:#}", anyhow::Error::from(e));
+        if refused_by_pool(&cause) {
+            bail!(
+                "`{}` does not fit the instance pool: {cause}; raise the `-O pooling-*` limit \
+                 this names, or allocate instances on demand with `-O pooling-allocator=n`",
+                kind::shown(path)
+            );
+        }
         let hint = if kind::outer_payloads(binary, |_| Some(())) == Some(true) {
             "the file looks truncated; rebuild it or copy it again"
         } else {

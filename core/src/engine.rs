@@ -3,8 +3,8 @@
 //! its own ([`EnginePlan`]); and the compilation cache that goes with them.
 
 use crate::settings::Settings;
-use anyhow::{Context as _, Result};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy};
+
+use wasmtime::Config;
 use worldhost_code::cache::{Cache, Location};
 
 /// The engine a handler's components run in: what [`crate::Handler::engine`] returns.
@@ -59,27 +59,6 @@ pub fn base_config(settings: &Settings) -> Config {
         config.epoch_interruption(true);
     }
     config
-}
-
-/// The engine for `config`. An instance allocator that cannot be set up (a pooling allocator
-/// that cannot reserve its address space under `ulimit -v`) is replaced by wasmtime's default
-/// one, with a warning; every other setting of `config` is kept, epoch interruption included.
-pub fn build(config: &Config) -> Result<Engine> {
-    match Engine::new(config) {
-        Ok(engine) => Ok(engine),
-        Err(e) => {
-            let mut on_demand = config.clone();
-            on_demand.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-            let engine = Engine::new(&on_demand)
-                .map_err(|_| anyhow::Error::from(e))
-                .context("cannot create the wasm engine")?;
-            tracing::warn!(
-                "cannot set up the engine's instance allocator; allocating instances one by one \
-                 instead (slower)"
-            );
-            Ok(engine)
-        }
-    }
 }
 
 /// The compilation cache, unless `--no-cache`: opened (created 0700 if missing). A cache that

@@ -67,12 +67,12 @@ pub trait Handler: Sync + 'static {
     fn engine(&self, _base: &wasmtime::Config, _settings: &Settings) -> EnginePlan {
         EnginePlan::Shared
     }
-    /// Whether this handler calls its guests in the store's event loop (wasmtime's
-    /// concurrency support) on the command line `asked` describes, even when the component
-    /// itself uses no concurrency: a server that reuses an instance for requests at once.
-    /// A component that uses it (WASI 0.3) gets it anyway; `false` (the default) otherwise,
-    /// which spares every store and call its cost.
-    fn concurrent(&self, _asked: &Asked<'_>) -> bool {
+    /// Whether code compiled ahead of time for this component (`worldhost compile`) is given
+    /// wasmtime's concurrency support, which the handler may need when it runs it though the
+    /// component uses no concurrency (a server asked to reuse a WASI 0.2 proxy's instances):
+    /// an artifact cannot be compiled again. `false` (the default) spares its stores and calls
+    /// the cost.
+    fn compiles_concurrent(&self, _world: &World) -> bool {
         false
     }
     /// Whether the words after the component on the command line go to the guest (a

@@ -7,7 +7,8 @@
 pub mod engine;
 pub mod guest;
 pub mod handler;
-pub mod load;
+pub mod host;
+pub mod linker;
 pub mod outcome;
 pub mod outgoing;
 pub mod output;
@@ -17,21 +18,22 @@ pub mod select;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
-pub mod wit;
-pub mod world;
 
 pub use engine::EnginePlan;
-pub use guest::{Guest, GuestLinker, GuestPre, Host, ModuleGuest, block_on, runtime};
+pub use guest::{Guest, GuestPre, block_on, runtime, within_timeout};
 pub use handler::{
     Asked, Claim, Handler, Registration, RunContext, UsageError, claim_export, export_at,
     export_version, handlers, strength,
 };
+pub use host::Host;
+pub use linker::GuestLinker;
 pub use load::Loaded;
 pub use outcome::{Cause, GuestExit};
-pub use prepare::{Prepared, RunRequest, prepare};
+pub use prepare::{Prepared, RunRequest, prepare, with_concurrency};
 pub use settings::{Limits, Settings};
 pub use world::{Function, InterfaceName, Item, WasmKind, World};
 pub use worldhost_code as code;
+pub use worldhost_code::{load, wit, world};
 
 /// When this run began: the front end asks first thing, before any file is read, so that a
 /// file changed after it may have changed while it was being loaded (a server's reload names

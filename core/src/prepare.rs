@@ -5,11 +5,11 @@
 
 use crate::engine::{EnginePlan, base_config};
 use crate::handler::{Asked, Handler, handler_named, handlers};
-use crate::load::{Loaded, Loader, Progress, Target};
+use crate::load::{Loaded, Loader, Progress, Quiet, Target};
 use crate::select::{Choice, select};
 use crate::settings::Settings;
 use crate::world::World;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use std::path::Path;
 use worldhost_code::cache::Cache;
 use worldhost_code::kind::{precompiled_kind, read_wasm};
@@ -79,8 +79,7 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
                 select("", &sketch, &request.asked).ok().map(|c| c.handler)
             };
             let handler = forced.or_else(guessed);
-            let concurrent = World::uses_concurrency(&binary)
-                || handler.is_some_and(|h| h.concurrent(&request.asked));
+            let concurrent = World::uses_concurrency(&binary);
             let target = target(settings, handler, request.provisional, concurrent);
             loader.load_binary(path, binary, kind, &target)?
         }
@@ -93,10 +92,8 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
     let has_concurrency = loaded.engine.get_concurrency_support();
     let loaded = match &choice {
         Ok(choice) => {
-            let concurrent = has_concurrency || choice.handler.concurrent(&request.asked);
-            let wanted = target(settings, Some(choice.handler), false, concurrent);
-            let same_engine = concurrent == has_concurrency || !settings.concurrency_auto;
-            if wanted.handler == loaded.engine_handler && same_engine {
+            let wanted = target(settings, Some(choice.handler), false, has_concurrency);
+            if wanted.handler == loaded.engine_handler {
                 loaded
             } else {
                 tracing::debug!(
@@ -109,6 +106,44 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
         Err(_) => loaded,
     };
     Ok(Prepared { loaded, choice })
+}
+
+/// `loaded` with wasmtime's concurrency support, for `handler`, which calls its guests in the
+/// store's event loop though the component uses no concurrency (a server that reuses a WASI
+/// 0.2 proxy's instances): the code itself if it has it, otherwise loaded again (from the
+/// cache, or compiled) in the handler's engine with it. A precompiled artifact made without
+/// it cannot be.
+pub fn with_concurrency(
+    loaded: &Loaded,
+    handler: &'static dyn Handler,
+    settings: &Settings,
+    cache: Option<&Cache>,
+) -> Result<Loaded> {
+    if loaded.engine.get_concurrency_support() {
+        return Ok(loaded.clone());
+    }
+    let shown = worldhost_code::kind::shown(&loaded.path);
+    if !settings.concurrency_auto {
+        bail!(
+            "reusing the instances of `{shown}` needs wasmtime's concurrency support, which \
+             `-W concurrency-support=n` turns off; leave that out, or give each request an \
+             instance of its own (no `--max-instance-reuse-count`)"
+        );
+    }
+    if loaded.precompiled {
+        bail!(
+            "`{shown}` was compiled without wasmtime's concurrency support, which reusing its \
+             instances needs; compile it again with this worldhost (`worldhost compile` adds it \
+             for a server), or give each request an instance of its own (no \
+             `--max-instance-reuse-count`)"
+        );
+    }
+    let loader = Loader {
+        cache,
+        allow_precompiled: settings.allow_precompiled,
+        progress: &Quiet,
+    };
+    loaded.moved(&target(settings, Some(handler), false, true), &loader)
 }
 
 /// The engine `handler`'s components run in (the shared one for `None`), with its start engine

@@ -22,7 +22,7 @@ fn an_impossible_pool_falls_back_to_the_on_demand_allocator_keeping_epoch_checks
         "the pool was reserved after all"
     );
 
-    let engine = worldhost_core::engine::build(&config).expect("the fallback engine");
+    let engine = worldhost_core::load::engine(&config).expect("the fallback engine");
     let mut on_demand = config.clone();
     on_demand.allocation_strategy(InstanceAllocationStrategy::OnDemand);
     let mut plain = on_demand.clone();

@@ -1,5 +1,7 @@
-//! core's modules form a DAG: no module reaches, through `crate::` paths (code or doc links),
-//! a module that reaches it back. Read from the sources, so a new cycle fails here.
+//! core's, code's and http-proxy's modules form a DAG: no module reaches, through `crate::`
+//! paths (code or doc links), a module that reaches it back; and http-proxy's modules import
+//! only those its `lib.rs` lists before them (its layers). Read from the sources, so a new
+//! cycle fails here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -68,13 +70,54 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 }
 
 #[test]
-fn core_and_code_modules_form_a_dag() {
+fn core_code_and_http_proxy_modules_each_form_a_dag() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for src in [root.join("src"), root.join("../code/src")] {
+    let sources = [
+        root.join("src"),
+        root.join("../code/src"),
+        root.join("../handlers/http-proxy/src"),
+    ];
+    for src in sources {
         let graph = graph(&src);
         assert!(graph.len() >= 3, "{}: {graph:?}", src.display());
         if let Some(cycle) = cycle(&graph) {
             panic!("{}: a cycle: {}", src.display(), cycle.join(" -> "));
+        }
+    }
+}
+
+/// The modules `lib.rs` declares, in its order.
+fn declared(lib: &str) -> Vec<String> {
+    lib.lines()
+        .filter_map(|line| {
+            let line = line
+                .trim()
+                .trim_start_matches("pub ")
+                .trim_start_matches("pub(crate) ");
+            let name = line.strip_prefix("mod ")?.strip_suffix(';')?;
+            Some(name.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn http_proxy_modules_import_only_those_listed_before_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../handlers/http-proxy/src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs is there");
+    let order = declared(&lib);
+    assert!(order.len() >= 10, "{order:?}");
+    let graph = graph(&src);
+    for (at, module) in order.iter().enumerate() {
+        let deps = graph
+            .get(module)
+            .unwrap_or_else(|| panic!("no file for `{module}`"));
+        for dep in deps.iter().filter(|dep| order.contains(dep)) {
+            let dep_at = order.iter().position(|m| m == dep).expect("contained");
+            assert!(
+                dep_at < at,
+                "http-proxy: `{module}` imports `{dep}`, which lib.rs lists after it: move \
+                 one of them to the layer it belongs to"
+            );
         }
     }
 }

@@ -153,6 +153,9 @@ impl Cache {
                 tracing::debug!(entry = %name, "cache hit");
                 Some(code)
             }
+            // Sound code that the engine's instance pool does not hold (`-O pooling-*`): kept,
+            // and the compile that follows says why.
+            Err(e) if crate::refused_by_pool(&format!("{e:#}")) => None,
             Err(e) => {
                 tracing::warn!(
                     "the cache entry `{}` is not sound ({e:#}); removing it and compiling again",

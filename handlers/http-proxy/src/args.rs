@@ -1,6 +1,7 @@
-//! The http-proxy handler's own flags.
+//! The http-proxy handler's own flags, and the values they are parsed into: the addresses to
+//! listen on and how instances are reused. A leaf: it imports nothing of the crate.
 
-use crate::service::Reuse;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,12 +9,12 @@ use std::time::Duration;
 /// Flags of the `http-proxy` handler.
 #[derive(clap::Args, Debug, Clone)]
 #[command(next_help_heading = "HTTP proxy options")]
-pub(crate) struct HttpProxyArgs {
+pub struct HttpProxyArgs {
     /// Address to listen on: `HOST:PORT` (port 0: any free port; the address is printed on
     /// stderr), or `unix:PATH` for a Unix socket. May be repeated. Default: 0.0.0.0:8080,
     /// unless `--systemd-listenfd` gives the sockets.
-    #[arg(long, value_name = "ADDR", value_parser = crate::listen::parse_addr)]
-    pub addr: Vec<crate::listen::Addr>,
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub addr: Vec<Addr>,
 
     /// Also serve on the sockets systemd passes (socket activation: `LISTEN_FDS`,
     /// `LISTEN_PID`), TCP or Unix, as wasmtime serve does after 48
@@ -187,4 +188,57 @@ impl HttpProxyArgs {
             idle: self.idle_instance_timeout,
         }
     }
+}
+
+/// An address of `--addr`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Addr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+    /// `unix:@NAME`: a socket in Linux's abstract namespace (no file), as systemd and socat
+    /// spell it.
+    Abstract(String),
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Tcp(addr) => write!(f, "{addr}"),
+            Addr::Unix(path) => write!(f, "unix:{}", path.display()),
+            Addr::Abstract(name) => write!(f, "unix:@{name}"),
+        }
+    }
+}
+
+/// `--addr`'s parser: `HOST:PORT`, `unix:PATH` or `unix:@NAME`.
+pub(crate) fn parse_addr(text: &str) -> Result<Addr, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() || path == "@" {
+            return Err(
+                "`unix:` needs a path or an abstract name: `unix:/run/app.sock`, `unix:@app`"
+                    .into(),
+            );
+        }
+        if let Some(name) = path.strip_prefix('@') {
+            return Ok(Addr::Abstract(name.to_string()));
+        }
+        return Ok(Addr::Unix(PathBuf::from(path)));
+    }
+    text.parse().map(Addr::Tcp).map_err(|_| {
+        format!(
+            "`{text}` is not an address: give `HOST:PORT` (`127.0.0.1:8080`, `[::1]:8080`) or \
+             `unix:PATH`"
+        )
+    })
+}
+
+/// How instances are reused: wasmtime serve's flags.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reuse {
+    /// Requests an instance takes in all (`--max-instance-reuse-count`).
+    pub total: usize,
+    /// Requests it takes at once (`--max-instance-concurrent-reuse-count`).
+    pub concurrent: usize,
+    /// How long it may wait for a request before it is dropped (`--idle-instance-timeout`).
+    pub idle: Duration,
 }

@@ -1,4 +1,4 @@
-//! Bodies on their way in and out, and what stops a request from outside its guest.
+//! Bodies on their way in and out.
 //!
 //! In: the request body, cut off at `--max-request-body-size`, when the client sends nothing
 //! for `--body-read-timeout`, and when it sends slower than `--body-min-rate` over the whole
@@ -18,71 +18,20 @@
 //! (its `Content-Length` sent, or none due: HEAD, 204, 304) does not, so a guest may go on
 //! working after its response.
 
+use crate::answer::Failure;
+use crate::stop::{Stop, Stopper};
+use crate::wait::{IdleBound, Past};
 use bytes::Bytes;
 use http_body_util::Limited;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::collections::VecDeque;
 use std::future::Future as _;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
-use tokio::time::Instant;
+use tokio::sync::oneshot;
 use wasmtime_wasi_http::Error;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-
-/// Why a request was stopped from outside its guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stop {
-    /// Its body ran past `--max-request-body-size`.
-    BodyTooLarge,
-    /// Its client sent no body bytes for `--body-read-timeout`.
-    BodyTimeout,
-    /// Its client sent its body slower than `--body-min-rate`.
-    BodyTooSlow,
-    /// Its client went away, or did not read the response (`--response-write-timeout`).
-    ClientGone,
-}
-
-/// Stops one request: set by its bodies, awaited by its guest's task.
-#[derive(Clone)]
-pub(crate) struct Stopper(Arc<watch::Sender<Option<Stop>>>);
-
-impl Stopper {
-    pub(crate) fn new() -> Self {
-        Self(Arc::new(watch::Sender::new(None)))
-    }
-
-    /// Stops the request, for the first reason given.
-    pub(crate) fn stop(&self, why: Stop) {
-        self.0.send_if_modified(|stop| {
-            let first = stop.is_none();
-            if first {
-                *stop = Some(why);
-            }
-            first
-        });
-    }
-
-    /// Why the request was stopped, if it was.
-    pub(crate) fn stopped(&self) -> Option<Stop> {
-        *self.0.borrow()
-    }
-
-    /// Resolves once the request is stopped.
-    pub(crate) fn wait(&self) -> impl Future<Output = Stop> + Send + 'static {
-        let mut receiver = self.0.subscribe();
-        async move {
-            let stop = receiver.wait_for(Option::is_some).await.map(|stop| *stop);
-            match stop {
-                Ok(stop) => stop.expect("waited for"),
-                // Every sender is gone: nothing can stop the request any more.
-                Err(_) => std::future::pending().await,
-            }
-        }
-    }
-}
 
 /// The request body as the guest reads it: at most `limit` bytes, never a wait of more than
 /// `idle` for the next bytes, and on the whole at least `rate` bytes a second of the time the
@@ -107,84 +56,6 @@ impl RequestBody {
             idle: IdleBound::new(idle).with_rate(rate),
             stopper,
         }
-    }
-}
-
-/// Which bound a wait ran past.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Past {
-    /// The bound on one wait.
-    Wait,
-    /// The bound on the rate over every wait.
-    Rate,
-}
-
-/// A bound on waits for a peer: on each (armed when a poll waits, disarmed by progress), and,
-/// given a rate, on all of them together: they may add up to one wait's bound plus a second
-/// for every `rate` bytes that came (Apache's `MinRate`). The time between waits (the guest at
-/// work) is not counted. Its timer is made once and reset, not made anew at every wait.
-pub(crate) struct IdleBound {
-    timeout: Duration,
-    /// Bytes a second over the whole; 0: no bound on the rate.
-    rate: u64,
-    /// Bytes that came, and the time spent waiting for them before the current wait.
-    bytes: u64,
-    waited: Duration,
-    /// When the current wait began.
-    since: Option<Instant>,
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl IdleBound {
-    pub(crate) fn new(timeout: Duration) -> Self {
-        Self {
-            timeout,
-            rate: 0,
-            bytes: 0,
-            waited: Duration::ZERO,
-            since: None,
-            timer: None,
-        }
-    }
-
-    /// The same, with the waits bound to keep up `rate` bytes a second on the whole.
-    pub(crate) fn with_rate(mut self, rate: u64) -> Self {
-        self.rate = rate;
-        self
-    }
-
-    /// `bytes` came: the wait for them is over, and the next starts a new bound.
-    pub(crate) fn progressed(&mut self, bytes: u64) {
-        if let Some(since) = self.since.take() {
-            self.waited += since.elapsed();
-        }
-        self.bytes = self.bytes.saturating_add(bytes);
-    }
-
-    /// A poll is waiting: `Ready` once it has waited past a bound, with which.
-    pub(crate) fn poll_waited_out(&mut self, cx: &mut Context<'_>) -> Poll<Past> {
-        let since = *self.since.get_or_insert_with(Instant::now);
-        let (mut wait, mut past) = (self.timeout, Past::Wait);
-        if self.rate > 0 {
-            let earned = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
-            let left = (self.timeout.saturating_add(earned)).saturating_sub(self.waited);
-            if left < wait {
-                (wait, past) = (left, Past::Rate);
-            }
-        }
-        let deadline = since + wait;
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                if timer.deadline() != deadline {
-                    timer.as_mut().reset(deadline);
-                }
-                timer
-            }
-            None => self
-                .timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        timer.as_mut().poll(cx).map(|()| past)
     }
 }
 
@@ -237,19 +108,6 @@ impl Body for RequestBody {
 
 /// How the guest's handler ended.
 pub(crate) type Outcome = Result<(), Failure>;
-
-/// Why a guest's handler did not end cleanly; each carries what was logged.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// It ran past `-W timeout`.
-    Timeout,
-    /// The instance pool had no room for it.
-    PoolFull,
-    /// Something outside the guest stopped it.
-    Stopped(Stop),
-    /// It trapped or failed otherwise.
-    Failed,
-}
 
 /// A response body that ends the way the guest's handler ended.
 pub(crate) struct Guarded {
@@ -430,58 +288,6 @@ impl Body for Held {
                 hint.set_lower(buffered);
                 hint
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn poll(bound: &mut IdleBound) -> Poll<Past> {
-        bound.poll_waited_out(&mut Context::from_waker(std::task::Waker::noop()))
-    }
-
-    /// Waits `wait` (under the paused clock); what the bound says then.
-    async fn wait(bound: &mut IdleBound, wait: Duration) -> Poll<Past> {
-        assert!(poll(bound).is_pending(), "past its bound before the wait");
-        tokio::time::advance(wait).await;
-        poll(bound)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_trickled_body_runs_out_of_time_though_no_wait_is_too_long() {
-        let mut bound = IdleBound::new(Duration::from_secs(10)).with_rate(500);
-        let started = Instant::now();
-        // A byte every 5 s: each wait half the bound on one.
-        let past = loop {
-            match wait(&mut bound, Duration::from_secs(5)).await {
-                Poll::Ready(past) => break past,
-                Poll::Pending => bound.progressed(1),
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "never cut off");
-        };
-        assert_eq!(past, Past::Rate);
-        assert_eq!(started.elapsed(), Duration::from_secs(15));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_body_at_the_rate_is_never_cut_off_and_one_long_wait_is() {
-        let mut bound = IdleBound::new(Duration::from_secs(10)).with_rate(500);
-        // 600 bytes a second for ten minutes, the guest working a second between reads.
-        for _ in 0..600 {
-            assert!(wait(&mut bound, Duration::from_secs(1)).await.is_pending());
-            bound.progressed(600);
-            tokio::time::advance(Duration::from_secs(1)).await;
-        }
-        assert!(poll(&mut bound).is_pending());
-        tokio::time::advance(Duration::from_secs(10)).await;
-        assert_eq!(poll(&mut bound), Poll::Ready(Past::Wait));
-        // Without a rate, only the one wait is bounded.
-        let mut bound = IdleBound::new(Duration::from_secs(10));
-        for _ in 0..100 {
-            assert!(wait(&mut bound, Duration::from_secs(9)).await.is_pending());
-            bound.progressed(1);
         }
     }
 }

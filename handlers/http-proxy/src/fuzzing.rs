@@ -3,7 +3,7 @@
 //! same per-connection code as a real socket.
 
 use crate::args::HttpProxyArgs;
-use crate::server::{self, Server};
+use crate::state::Server;
 use anyhow::{Context as _, Result};
 use clap::FromArgMatches as _;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ impl Harness {
     /// Prepares the component of `cx` with the handler's flags found in `cx.matches`.
     pub fn new(cx: &RunContext<'_>) -> Result<Self> {
         let args = HttpProxyArgs::from_arg_matches(cx.matches)?;
-        let server = server::prepare(cx, args)?;
+        let server = crate::serve::prepare(cx, args)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -41,7 +41,7 @@ impl Harness {
     pub fn exchange(&self, request: &[u8], limit: Duration) -> Vec<u8> {
         self.runtime.block_on(async {
             let (client, server_side) = tokio::io::duplex(64 << 10);
-            let served = tokio::spawn(server::connection(
+            let served = tokio::spawn(crate::connection::connection(
                 self.server.clone(),
                 server_side,
                 self.graceful.watcher(),

@@ -3,7 +3,7 @@
 //! guest with it (its response body is dropped, which stops it). The bound is on one wait,
 //! not on the whole response: a client that reads slowly but steadily is served.
 
-use crate::body::IdleBound;
+use crate::wait::IdleBound;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};

@@ -4,20 +4,38 @@
 //! (`service`), as `wasmtime serve` does: on tokio and hyper, with wasmtime-wasi-http's request
 //! and response types. Faults stay inside their request, or under reuse their instance.
 
+// In layers: a module imports only modules of the layers above its own (checked by
+// core/tests/modules.rs).
+// Leaves: the flags, what stops a request, the bounds on waits, the answers, the sockets.
 mod args;
+mod output;
+mod stop;
+mod tls;
+mod wait;
+// Built on the leaves: the answers, bodies, bounded IO, the pool and the sockets.
+mod answer;
 mod body;
 mod conn;
-mod host;
 mod io;
-mod listen;
-mod output;
 mod pool;
-mod reload;
+mod sockets;
+// The engine, then the two paths a request takes: a fresh instance, or reused instances.
+mod concurrent;
+mod engine;
+mod sequential;
+// The runner (the seam between the paths), then the server's state.
+mod runner;
+mod state;
+// One request, then one connection.
 mod request;
-mod server;
-mod service;
-mod start;
-mod tls;
+// One connection.
+mod connection;
+// The tasks: listening, reloads, the tiered start.
+mod listen;
+mod reload;
+mod tiered;
+// The entry.
+mod serve;
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -154,17 +172,13 @@ impl Handler for HttpProxyHandler {
     }
 
     fn engine(&self, base: &wasmtime::Config, settings: &Settings) -> EnginePlan {
-        host::engine(base, settings)
+        engine::engine(base, settings)
     }
 
-    fn concurrent(&self, asked: &Asked<'_>) -> bool {
-        // A 0.2 proxy whose instances are reused is called through wasmtime's dispatcher.
-        (asked
-            .matches
-            .try_get_one::<usize>("max_instance_reuse_count")
-            .ok())
-        .flatten()
-        .is_some_and(|&n| n > 1)
+    fn compiles_concurrent(&self, _world: &World) -> bool {
+        // Its artifact may be served reusing instances (`--max-instance-reuse-count`), which
+        // wasmtime's dispatcher does in the store's event loop.
+        true
     }
 
     fn takes_guest_args(&self) -> bool {
@@ -173,6 +187,6 @@ impl Handler for HttpProxyHandler {
 
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
         let args = HttpProxyArgs::from_arg_matches(cx.matches)?;
-        server::serve(cx, args)
+        serve::serve(cx, args)
     }
 }

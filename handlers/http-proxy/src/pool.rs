@@ -12,6 +12,7 @@
 use anyhow::Result;
 use std::borrow::Cow;
 use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
+use worldhost_core::settings::OptimizeOptions;
 use worldhost_core::{Loaded, Settings};
 
 /// The requests the first pool holds at once: the default of `--max-concurrent-requests`.
@@ -87,40 +88,96 @@ impl PoolSize {
         if let Some(max) = settings.limits.max_table_elements {
             pooling.table_elements(max);
         }
-        // The user's own `-O pooling-*` keys win over the values above; the totals stay sized
-        // to the component and `--max-concurrent-requests`.
-        let user = &settings.optimize;
-        if let Some(n) = user.pooling_memory_keep_resident {
-            pooling.linear_memory_keep_resident(n);
-        }
-        if let Some(n) = user.pooling_table_keep_resident {
-            pooling.table_keep_resident(n);
-        }
-        if let Some(n) = user.pooling_decommit_batch_size {
-            pooling.decommit_batch_size(n);
-        }
-        if let Some(scan) = user.pooling_pagemap_scan {
-            pooling.pagemap_scan(scan);
-        }
-        if let Some(n) = user.pooling_max_unused_warm_slots {
-            pooling.max_unused_warm_slots(n);
-        }
-        if let Some(n) = user.pooling_max_memory_size {
-            pooling.max_memory_size(n);
-        }
-        if let Some(n) = user.pooling_table_elements {
-            pooling.table_elements(n);
-        }
-        if let Some(n) = user.pooling_max_core_instance_size {
-            pooling.max_core_instance_size(n);
-        }
-        if let Some(n) = user.pooling_max_component_instance_size {
-            pooling.max_component_instance_size(n);
-        }
-        if let Some(n) = user.pooling_async_stack_keep_resident {
-            pooling.async_stack_keep_resident(n);
-        }
+        apply_user_keys(&mut pooling, &settings.optimize);
         InstanceAllocationStrategy::Pooling(pooling)
+    }
+}
+
+/// The user's own `-O pooling-*` keys, each with wasmtime's meaning; they win over the values
+/// above, the totals included (past a total the user set, a request gets the documented 503).
+/// Every field of wasmtime's options is named here, so that a key a new wasmtime adds fails the
+/// build until it is applied (or said to be no pool's).
+fn apply_user_keys(pooling: &mut PoolingAllocationConfig, user: &OptimizeOptions) {
+    let OptimizeOptions {
+        // The engine's, not the pool's: applied with the rest of `-O` (`Settings::engine`).
+        gc_heap_initial_size: _,
+        guard_before_linear_memory: _,
+        table_lazy_init: _,
+        memory_init_cow: _,
+        memory_guaranteed_dense_image_size: _,
+        signals_based_traps: _,
+        dynamic_memory_guard_size: _,
+        static_memory_guard_size: _,
+        static_memory_forced: _,
+        static_memory_maximum_size: _,
+        dynamic_memory_reserved_for_growth: _,
+        gc_zeal_alloc_counter: _,
+        opt_level: _,
+        regalloc_algorithm: _,
+        memory_may_move: _,
+        memory_reservation: _,
+        memory_reservation_for_growth: _,
+        memory_guard_size: _,
+        gc_heap_may_move: _,
+        gc_heap_reservation: _,
+        gc_heap_reservation_for_growth: _,
+        gc_heap_guard_size: _,
+        // Keys of wasmtime features this build leaves out (memory protection keys, the GC):
+        // wasmtime-cli-flags refuses them when the engine's options are read, before serving.
+        pooling_memory_protection_keys: _,
+        pooling_max_memory_protection_keys: _,
+        pooling_total_gc_heaps: _,
+        // Whether there is a pool at all: `engine::engine` and `sized` read it.
+        pooling_allocator: _,
+        pooling_decommit_batch_size,
+        pooling_memory_keep_resident,
+        pooling_table_keep_resident,
+        pooling_total_core_instances,
+        pooling_total_component_instances,
+        pooling_total_memories,
+        pooling_total_tables,
+        pooling_total_stacks,
+        pooling_max_memory_size,
+        pooling_table_elements,
+        pooling_max_core_instance_size,
+        pooling_max_unused_warm_slots,
+        pooling_async_stack_keep_resident,
+        pooling_max_component_instance_size,
+        pooling_max_core_instances_per_component,
+        pooling_max_memories_per_component,
+        pooling_max_tables_per_component,
+        pooling_max_tables_per_module,
+        pooling_max_memories_per_module,
+        pooling_pagemap_scan,
+    } = user.clone();
+    macro_rules! apply {
+        ($($value:ident => $setter:ident),* $(,)?) => {
+            $(if let Some(value) = $value {
+                pooling.$setter(value);
+            })*
+        };
+    }
+    apply! {
+        pooling_decommit_batch_size => decommit_batch_size,
+        pooling_memory_keep_resident => linear_memory_keep_resident,
+        pooling_table_keep_resident => table_keep_resident,
+        pooling_total_core_instances => total_core_instances,
+        pooling_total_component_instances => total_component_instances,
+        pooling_total_memories => total_memories,
+        pooling_total_tables => total_tables,
+        pooling_total_stacks => total_stacks,
+        pooling_max_memory_size => max_memory_size,
+        pooling_table_elements => table_elements,
+        pooling_max_core_instance_size => max_core_instance_size,
+        pooling_max_unused_warm_slots => max_unused_warm_slots,
+        pooling_async_stack_keep_resident => async_stack_keep_resident,
+        pooling_max_component_instance_size => max_component_instance_size,
+        pooling_max_core_instances_per_component => max_core_instances_per_component,
+        pooling_max_memories_per_component => max_memories_per_component,
+        pooling_max_tables_per_component => max_tables_per_component,
+        pooling_max_tables_per_module => max_tables_per_module,
+        pooling_max_memories_per_module => max_memories_per_module,
+        pooling_pagemap_scan => pagemap_scan,
     }
 }
 

@@ -14,54 +14,19 @@
 //! written in place as well as one renamed over it (the atomic way to deploy), also across a
 //! directory swapped under a symlink, where inotify would watch the old inode.
 
-use crate::server::{Runner, Server};
+use crate::runner::Runner;
+use crate::state::Server;
 use anyhow::{Context as _, Result, anyhow};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
-use worldhost_core::code::kind::{Reading, in_memory, is_in_memory, read_file};
+use worldhost_core::code::kind::{Reading, in_memory, read_file};
 use worldhost_core::engine::cache_for;
 use worldhost_core::load::Quiet;
 use worldhost_core::{Asked, Handler as _, RunRequest, Settings};
 
 /// How often `--watch` looks at the file.
 const POLL: Duration = Duration::from_millis(200);
-
-/// The file reloads read, and whether one is running.
-pub(crate) struct Reloads {
-    path: PathBuf,
-    /// Whether a reload is running, and whether another was asked for meanwhile (it runs when
-    /// the first is done, on the same thread).
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    running: bool,
-    pending: bool,
-}
-
-impl Reloads {
-    pub(crate) fn new(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            state: Mutex::default(),
-        }
-    }
-
-    /// Why the file cannot be loaded again, if it cannot: it was read from stdin.
-    pub(crate) fn cannot(&self) -> Option<String> {
-        is_in_memory(&self.path).then(|| {
-            "the component was read from stdin (`-`): there is no file to load again; give its \
-             path instead"
-                .to_string()
-        })
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// The start of the BLAKE3 hash of `bytes`: a version's name.
 fn version_of(bytes: &[u8]) -> String {
@@ -148,7 +113,8 @@ fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
         asked: Asked {
             handler: Some(crate::HttpProxyHandler.name()),
             guest_args: false,
-            matches: &server.matches,
+            // The handler is named: no other handler's flags are asked about.
+            matches: &clap::ArgMatches::default(),
         },
         cache: cache.as_ref(),
         progress: &Quiet,

@@ -1,27 +1,23 @@
-//! One request: a fresh store and instance from the pre-instantiated component, the guest's
-//! `handle` run in a task of its own, and its response (or a 400, 408, 413, 500, 503, 504)
-//! returned to hyper. Whatever the guest or its client does, the fault stays in this request;
-//! it is logged with the trap.
+//! One request: its host checked, its place under `--max-concurrent-requests` taken (or a 503),
+//! its span, metrics and access-log line, its body bounded and `-H`'s headers added; then the
+//! runner answers it (`Runner::respond`), and a failure becomes its status (`answer`).
 
-use crate::body::{Failure, Guarded, Outcome, RequestBody, Stop, Stopper};
+use crate::answer::{self, Failure};
+use crate::body::RequestBody;
 use crate::conn::{Connection, Stream};
-use crate::server::{Runner, Server, Serving};
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use crate::runner::Runner;
+use crate::state::Server;
+use crate::stop::{Stop, Stopper};
+use crate::wait::pressed;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use std::convert::Infallible;
+use hyper::{Request, Response};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument as _;
-use wasmtime::Store;
-use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use worldhost_core::telemetry::{Answered, GuestFailure};
-use worldhost_core::{Cause, Host};
+use worldhost_core::telemetry::Answered;
 
 /// Answers one request; fails only to refuse an HTTP/2 stream past the connection's share
 /// of requests (hyper resets it with REFUSED_STREAM); every other error becomes a status and a
@@ -84,17 +80,13 @@ pub(crate) async fn handle(
     });
     let answer = async {
         if !names_its_host(&request) {
-            // HTTP/1.0 allows a request without one; a guest is always given an authority.
-            return closing(status(
-                StatusCode::BAD_REQUEST,
-                "the request names no host: send one Host header\n",
-            ));
+            return answer::no_host();
         }
         match server.permits.clone().try_acquire_owned() {
             Ok(permit) => respond(&server, &runner, request, permit).await,
             Err(_) => {
                 tracing::warn!(%method, %path, "too many requests in flight (--max-concurrent-requests)");
-                too_many_requests()
+                Failure::PoolFull.response()
             }
         }
     };
@@ -162,9 +154,11 @@ fn add_headers(
     }
 }
 
+/// Answers `request` from `runner` while it holds its place: its body bounded, `-H`'s headers
+/// added, and the guest stopped should the client go away first.
 async fn respond(
     server: &Server,
-    runner: &Arc<Runner>,
+    runner: &Runner,
     request: Request<Incoming>,
     permit: OwnedSemaphorePermit,
 ) -> Response<HyperOutgoingBody> {
@@ -174,94 +168,28 @@ async fn respond(
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .is_some_and(|n| n > server.args.max_request_body_size);
     if too_long {
-        return stopped(Stop::BodyTooLarge);
+        return Failure::Stopped(Stop::BodyTooLarge).response();
     }
     let stopper = Stopper::new();
     // Hyper drops this future when the client goes away before the response: the guest,
     // which nobody waits for then, is stopped.
     let mut stop_on_drop = StopOnDrop(Some(stopper.clone()));
     let (mut parts, body) = request.into_parts();
-    let head = parts.method == hyper::Method::HEAD;
     add_headers(&mut parts.headers, &server.headers);
     let body = RequestBody::new(
         body,
         server.args.max_request_body_size,
         match server.requests_pressed() {
-            true => crate::server::pressed(server.args.body_read_timeout),
+            true => pressed(server.args.body_read_timeout),
             false => server.args.body_read_timeout,
         },
         server.args.body_min_rate,
         stopper.clone(),
     );
     let request = Request::from_parts(parts, body);
-
-    let pre = match &runner.serving {
-        Serving::Reused(dispatch) => {
-            let response =
-                crate::service::respond(server, dispatch, request, permit, &stopper).await;
-            stop_on_drop.0 = None;
-            return response;
-        }
-        Serving::Fresh(pre) => pre.clone(),
-    };
-    let response = match start(server, runner.clone(), pre, request, permit, &stopper) {
-        Ok((response, done)) => match response.await {
-            // The guest answered, but its request was stopped first (its body cut off, say):
-            // it answered a request it did not read whole.
-            Ok(_) if stopper.stopped().is_some() => stopped(stopper.stopped().expect("checked")),
-            Ok(Ok(response)) => {
-                let due = body_due(head, &response);
-                response.map(|body| Guarded::new(body, done, stopper.clone(), due).boxed_unsync())
-            }
-            Ok(Err(code)) => {
-                tracing::error!("`{}` answered with an error: {code:?}", server.name);
-                status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
-            }
-            // The guest's handler ended without setting a response: `done` says why (a
-            // failure was logged where it happened).
-            Err(_) => match done.await {
-                Ok(Err(Failure::Timeout)) => status(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "the request ran past its time limit\n",
-                ),
-                Ok(Err(Failure::PoolFull)) => too_many_requests(),
-                Ok(Err(Failure::Stopped(why))) => stopped(why),
-                Ok(Err(Failure::Failed)) => {
-                    status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
-                }
-                Ok(Ok(())) => {
-                    tracing::error!("`{}` returned without setting a response", server.name);
-                    status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
-                }
-                Err(_) => {
-                    tracing::error!("the task running `{}` ended abnormally", server.name);
-                    status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
-                }
-            },
-        },
-        Err(e) => {
-            tracing::error!("cannot start `{}`: {e:#}", server.name);
-            status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
-        }
-    };
+    let answered = runner.respond(request, permit, &stopper).await;
     stop_on_drop.0 = None;
-    response
-}
-
-/// How many body bytes `response` is to send, when that is known: none for a HEAD request's,
-/// a 204 or a 304, its `Content-Length` otherwise; `None` for a chunked one.
-fn body_due(head: bool, response: &Response<HyperOutgoingBody>) -> Option<u64> {
-    let status = response.status();
-    if head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-        return Some(0);
-    }
-    response
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    answered.unwrap_or_else(Failure::response)
 }
 
 /// Stops a request when dropped, unless disarmed (`.0 = None`).
@@ -273,181 +201,4 @@ impl Drop for StopOnDrop {
             stopper.stop(Stop::ClientGone);
         }
     }
-}
-
-/// The answer to a request stopped before its response began; the connection is closed, since
-/// the rest of its body was not read.
-pub(crate) fn stopped(why: Stop) -> Response<HyperOutgoingBody> {
-    closing(match why {
-        Stop::BodyTooLarge => status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
-        Stop::BodyTimeout => status(
-            StatusCode::REQUEST_TIMEOUT,
-            "the request body stopped arriving (--body-read-timeout)\n",
-        ),
-        Stop::BodyTooSlow => status(
-            StatusCode::REQUEST_TIMEOUT,
-            "the request body arrived too slowly (--body-min-rate)\n",
-        ),
-        Stop::ClientGone => status(StatusCode::BAD_REQUEST, "the client went away\n"),
-    })
-}
-
-/// The documented answer past `--max-concurrent-requests` (or past what the instance pool holds).
-pub(crate) fn too_many_requests() -> Response<HyperOutgoingBody> {
-    status(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "too many requests in flight\n",
-    )
-}
-
-/// `response`, with the connection closed after it.
-fn closing(mut response: Response<HyperOutgoingBody>) -> Response<HyperOutgoingBody> {
-    response.headers_mut().insert(
-        hyper::header::CONNECTION,
-        hyper::header::HeaderValue::from_static("close"),
-    );
-    response
-}
-
-type ResponseReceiver = oneshot::Receiver<
-    Result<Response<HyperOutgoingBody>, wasmtime_wasi_http::p2::bindings::http::types::ErrorCode>,
->;
-
-/// Starts the guest on `request`, a fresh instance from `pre` (the runner's): returns where its
-/// response will arrive, and where the outcome of its handler will. The permit is held until
-/// the guest's handler has returned (or was stopped by `stopper`), not just until the headers
-/// are ready.
-fn start(
-    server: &Server,
-    runner: Arc<Runner>,
-    pre: ProxyPre<Host>,
-    request: Request<
-        impl hyper::body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
-    >,
-    permit: OwnedSemaphorePermit,
-    stopper: &Stopper,
-) -> anyhow::Result<(ResponseReceiver, oneshot::Receiver<Outcome>)> {
-    let mut store = runner
-        .guest
-        .store_with((), |wasi| server.instances.wasi(wasi))?;
-    let (response_tx, response_rx) = oneshot::channel();
-    let (done_tx, done_rx) = oneshot::channel();
-    let incoming = store.data_mut().http().new_incoming_request(
-        match server.tls {
-            Some(_) => Scheme::Https,
-            None => Scheme::Http,
-        },
-        request,
-    )?;
-    let out = store.data_mut().http().new_response_outparam(response_tx)?;
-    let name = server.name.clone();
-    let limits = server.settings.limits;
-    let stop = stopper.wait();
-    let stopper = stopper.clone();
-    let guest = async move {
-        let run = async {
-            let proxy = pre
-                .instantiate_async(&mut store)
-                .instrument(tracing::trace_span!("instantiate"))
-                .await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, out)
-                .await
-        };
-        // `-W timeout` interrupts running wasm through the epoch; a guest that waits instead
-        // (a sleep, a slow outgoing request) is stopped by the same deadline on the clock.
-        let run = async {
-            match limits.timeout {
-                Some(deadline) => tokio::time::timeout(deadline, run)
-                    .await
-                    .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into())),
-                None => run.await,
-            }
-        };
-        let ended = tokio::select! {
-            result = run => Ok(result),
-            why = stop => Err(why),
-        };
-        // A request stopped from outside counts as stopped, even when its guest ended first
-        // (a guest whose client went away mid-response may fail on its next write).
-        let outcome = match (ended, stopper.stopped()) {
-            (Err(why), _) | (Ok(Err(_)), Some(why)) => {
-                tracing::debug!("`{name}` stopped: {why:?}");
-                Err(Failure::Stopped(why))
-            }
-            (Ok(result), _) => result.map_err(|e| classify(&name, e, &runner, &store)),
-        };
-        // Reported before the store (and with it the response body) is dropped, so the body
-        // knows how to end.
-        let _ = done_tx.send(outcome);
-        if let Some(telemetry) = worldhost_core::telemetry::get() {
-            use worldhost_core::store::Limited as _;
-            let bytes = store.data_mut().limiter().memory_bytes();
-            telemetry.instance_memory(u64::try_from(bytes).unwrap_or(u64::MAX));
-        }
-        drop(store);
-        drop(permit);
-    };
-    // In the request's span, if one is recorded: its instantiation and outgoing requests are
-    // the request's.
-    let span = tracing::Span::current();
-    match span.is_disabled() {
-        true => drop(tokio::spawn(guest)),
-        false => drop(tokio::spawn(guest.instrument(span))),
-    }
-    Ok((response_rx, done_rx))
-}
-
-/// Tells the request's span and the metrics that its guest failed.
-pub(crate) fn guest_failed(failure: GuestFailure) {
-    tracing::Span::current().record("error.type", failure.name());
-    if let Some(telemetry) = worldhost_core::telemetry::get() {
-        telemetry.guest_failed(failure);
-    }
-}
-
-/// What a guest's error means for its request; the failure is logged here.
-fn classify(
-    name: &str,
-    error: wasmtime::Error,
-    runner: &crate::server::Runner,
-    store: &Store<Host>,
-) -> Failure {
-    if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-        tracing::warn!(
-            "no room in the instance pool for another `{name}` ({full}); answered 503 (see \
-             --max-concurrent-requests)"
-        );
-        return Failure::PoolFull;
-    }
-    match runner.guest.classify(store, error) {
-        Ok(exit) => {
-            tracing::error!("{}", exit.summary());
-            let (failure, failed) = match exit.cause {
-                Cause::Timeout(_) => (Failure::Timeout, GuestFailure::Timeout),
-                _ => (Failure::Failed, GuestFailure::Trap),
-            };
-            guest_failed(failed);
-            failure
-        }
-        Err(e) => {
-            tracing::error!("`{name}` failed: {:#}", anyhow::Error::from(e));
-            Failure::Failed
-        }
-    }
-}
-
-/// A plain-text response with `code`.
-pub(crate) fn status(code: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
-    let body = Full::new(Bytes::from_static(text.as_bytes()))
-        .map_err(|never: Infallible| match never {})
-        .boxed_unsync();
-    let mut response = Response::new(body);
-    *response.status_mut() = code;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        "text/plain; charset=utf-8".parse().expect("valid"),
-    );
-    response
 }

@@ -3,6 +3,7 @@
 //! directories, limits) and exit codes as the command handler, with preview 1's own exit code
 //! (`proc_exit(n)` is `n`).
 
+mod module;
 mod run;
 
 use clap::{Args as _, FromArgMatches as _};

@@ -1,11 +1,12 @@
 //! Instantiates the module with wasi_snapshot_preview1 linked (and the `--preload` modules)
 //! and calls `_start`, or the export `--invoke` names.
 
+use crate::module::ModuleGuest;
 use anyhow::{Result, bail};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wasmtime::{Val, ValType};
-use worldhost_core::{ModuleGuest, RunContext};
+use worldhost_core::RunContext;
 
 /// Flags of the `preview1` handler.
 #[derive(clap::Args, Debug)]

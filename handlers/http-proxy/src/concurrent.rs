@@ -1,4 +1,4 @@
-//! Serving with instance reuse, as wasmtime serve serves a WASI 0.3 `wasi:http/service`: an
+//! The reuse path: serving with instances reused across requests, as wasmtime serve serves a WASI 0.3 `wasi:http/service`: an
 //! instance takes up to `--max-instance-reuse-count` requests, `--max-instance-concurrent-reuse-count`
 //! at once, and is dropped after `--idle-instance-timeout` without one. The dispatch is
 //! wasmtime-wasi-http's own (`handler::ProxyHandler`); this file says how an instance is made
@@ -16,12 +16,13 @@
 //! cancelled alone, wasmtime#11833). A trap drops the instance; the requests on it that had no
 //! response yet are answered 500 (wasmtime cannot tie a trap under reuse to one request).
 
-use crate::body::{Held, RequestBody, Stopper};
+use crate::answer::Failure;
+use crate::args::Reuse;
+use crate::body::{Held, RequestBody};
 use crate::output::Instances;
-use crate::request::{status, stopped, too_many_requests};
-use crate::server::Server;
+use crate::stop::Stopper;
 use http_body_util::BodyExt;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -36,19 +37,7 @@ use wasmtime_wasi_http::handler::{
 };
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
-use worldhost_core::telemetry::GuestFailure;
 use worldhost_core::{GuestPre, Host};
-
-/// How instances are reused: wasmtime serve's flags.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Reuse {
-    /// Requests an instance takes in all (`--max-instance-reuse-count`).
-    pub total: usize,
-    /// Requests it takes at once (`--max-instance-concurrent-reuse-count`).
-    pub concurrent: usize,
-    /// How long it may wait for a request before it is dropped (`--idle-instance-timeout`).
-    pub idle: Duration,
-}
 
 /// What a worker needs to make its instance.
 pub(crate) struct Service {
@@ -164,9 +153,11 @@ impl WorkerState for Worker {
             Ok(exit) => tracing::error!("{}; its instance is dropped", exit.summary()),
             // wasmtime's dispatcher says "worker panicked" for a worker dropped from outside
             // too: the server's runtime, stopping, drops its tasks. A panic unwinds.
-            Err(_) if !std::thread::panicking() => {
-                tracing::debug!("an instance of `{}` is dropped", self.guest.name())
-            }
+            Err(e) if !std::thread::panicking() => tracing::debug!(
+                "an instance of `{}` is dropped: {:#}",
+                self.guest.name(),
+                anyhow::Error::from(e)
+            ),
             Err(e) => tracing::error!(
                 "`{}` failed: {:#}; its instance is dropped",
                 self.guest.name(),
@@ -233,12 +224,11 @@ pub(crate) fn proxy_pre(guest: &GuestPre, p3: bool) -> anyhow::Result<ProxyPre<H
 /// response streams from it while the request's place under `--max-concurrent-requests` is
 /// held (until its body has gone out, or was dropped).
 pub(crate) async fn respond(
-    server: &Server,
     dispatch: &Dispatch,
     request: Request<RequestBody>,
     permit: OwnedSemaphorePermit,
     stopper: &Stopper,
-) -> Response<HyperOutgoingBody> {
+) -> Result<Response<HyperOutgoingBody>, Failure> {
     let started = Instant::now();
     let answered = dispatch
         .handle((), request.map(BodyExt::boxed_unsync))
@@ -246,47 +236,34 @@ pub(crate) async fn respond(
     // Its body was cut off (too large, or too slow): the guest answered what it could not
     // read whole.
     if let Some(why) = stopper.stopped() {
-        return stopped(why);
+        return Err(Failure::Stopped(why));
     }
     match answered {
         Ok(response) => {
             let (head, body) = response.into_parts();
             let body = Held::gather(body, permit).await;
-            Response::from_parts(head, body.boxed_unsync())
+            Ok(Response::from_parts(head, body.boxed_unsync()))
         }
-        Err(error) => failed(server, &error, started.elapsed()),
+        Err(error) => Err(classify(&dispatch.state().guest, &error, started.elapsed())),
     }
 }
 
-/// The answer to a request that got no response from its guest; logged here, unless the
-/// instance's end was (a trap is logged once, when its instance is dropped).
-fn failed(
-    server: &Server,
-    error: &wasmtime::Error,
-    elapsed: Duration,
-) -> Response<HyperOutgoingBody> {
-    let name = &server.name;
+/// What the failure of a request that got no response from its guest means; logged here,
+/// unless the instance's end was (a trap is logged once, when its instance is dropped).
+fn classify(guest: &GuestPre, error: &wasmtime::Error, elapsed: Duration) -> Failure {
+    let name = guest.name();
     let timed_out = || {
-        crate::request::guest_failed(GuestFailure::Timeout);
         tracing::error!("`{name}` ran past `-W timeout` on a request; answered 504");
-        status(
-            StatusCode::GATEWAY_TIMEOUT,
-            "the request ran past its time limit\n",
-        )
+        Failure::timed_out()
     };
-    let internal = || status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n");
-    let timeout = server.settings.limits.timeout;
     if error.is::<ExpirationError>() {
         return timed_out();
     }
     if error.is::<TrapOrPanicError>() {
         // Its instance was dropped: past the request's time, that is the timeout's doing.
-        return match timeout {
+        return match guest.settings().limits.timeout {
             Some(timeout) if elapsed >= timeout => timed_out(),
-            _ => {
-                crate::request::guest_failed(GuestFailure::Trap);
-                internal()
-            }
+            _ => Failure::trapped(),
         };
     }
     if let Some(failed) = error.downcast_ref::<InstantiationError<()>>() {
@@ -295,15 +272,15 @@ fn failed(
                 "no room in the instance pool for another `{name}`; answered 503 (see \
                  --max-concurrent-requests)"
             );
-            return too_many_requests();
+            return Failure::PoolFull;
         }
         tracing::error!("cannot instantiate `{name}`: {:#}", failed.error);
-        return internal();
+        return Failure::Failed;
     }
     if let Some(code) = error.downcast_ref::<ErrorCode>() {
         tracing::error!("`{name}` answered with an error: {code:?}");
-        return internal();
+        return Failure::Failed;
     }
     tracing::error!("`{name}` failed: {error:#}");
-    internal()
+    Failure::Failed
 }

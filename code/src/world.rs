@@ -3,13 +3,13 @@
 //! message. Knows no particular world: a handler asks it questions such as "is `wasi:cli/run`
 //! exported?".
 
+pub use crate::WasmKind;
 use crate::wit::wit_type;
 use serde::Serialize;
 use std::fmt;
 use wasmparser::names::{ComponentName, ComponentNameKind};
 use wasmtime::Engine;
 use wasmtime::component::types::{self, ComponentItem};
-pub use worldhost_code::WasmKind;
 
 /// Everything a component (or a core module) imports and exports, with the signatures of a
 /// component's exported functions.
@@ -210,7 +210,7 @@ impl World {
             imports: Vec::new(),
             exports: Vec::new(),
         };
-        let truncated = worldhost_code::kind::outer_payloads(binary, |payload| {
+        let truncated = crate::kind::outer_payloads(binary, |payload| {
             match payload {
                 Payload::Version { encoding, .. }
                     if encoding != wasmparser::Encoding::Component =>
@@ -279,7 +279,7 @@ impl World {
         let wasi_p3 = |name: &str| InterfaceName::parse(name).is_some_and(|i| i.is_wasi_p3());
         let mut found = false;
         let parsed =
-            worldhost_code::kind::outer_payloads(binary, |payload| {
+            crate::kind::outer_payloads(binary, |payload| {
                 found =
                     found
                         || match payload {

@@ -2,16 +2,16 @@
 //! engine, with its world; from the compilation cache when it holds the code, compiled (and
 //! cached) otherwise. Which engine is decided by the prepared run (`prepare.rs`).
 
+use crate::cache::Cache;
+use crate::kind::{cannot_load_precompiled, file_name, read_wasm};
 use crate::world::World;
-use anyhow::{Result, bail};
+use crate::{Code, WasmKind, compile, compiles_alike, deserialize_file};
+use anyhow::{Context as _, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, Module};
-use worldhost_code::cache::Cache;
-use worldhost_code::kind::{cannot_load_precompiled, file_name, read_wasm};
-use worldhost_code::{Code, WasmKind, compile, compiles_alike, deserialize_file};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Module};
 
 /// A compiled component or core module with its engine and its world.
 #[derive(Clone)]
@@ -26,7 +26,7 @@ pub struct Loaded {
     config: Config,
     /// The handler whose engine `engine` is, if it is not the shared one.
     pub engine_handler: Option<&'static str>,
-    /// For code compiled for a start engine ([`crate::EnginePlan::Tiered`]): what
+    /// For code compiled for a start engine (core's `EnginePlan::Tiered`): what
     /// [`Loaded::completed`] compiles for the full one.
     provisional: Option<Provisional>,
     /// The compiled code.
@@ -91,7 +91,7 @@ impl Loaded {
             Code::Component(component) => Ok(component),
             Code::Module(_) => bail!(
                 "`{}` is a core WebAssembly module, not a component; this handler runs components",
-                worldhost_code::kind::shown(&self.path)
+                crate::kind::shown(&self.path)
             ),
         }
     }
@@ -102,7 +102,7 @@ impl Loaded {
             Code::Module(module) => Ok(module),
             Code::Component(_) => bail!(
                 "`{}` is a component, not a core module; this handler runs core modules",
-                worldhost_code::kind::shown(&self.path)
+                crate::kind::shown(&self.path)
             ),
         }
     }
@@ -111,7 +111,7 @@ impl Loaded {
     /// it): copied across when the two compile alike (they differ only in how instances are
     /// allocated, say), otherwise loaded afresh.
     pub fn moved(&self, target: &Target, loader: &Loader<'_>) -> Result<Loaded> {
-        let engine = crate::engine::build(&target.config)?;
+        let engine = engine(&target.config)?;
         if !compiles_alike(&self.engine, &engine) {
             let target = Target {
                 start: None,
@@ -154,7 +154,7 @@ impl Loaded {
     /// file that changed meanwhile no longer matches: then the world is left as it is.
     pub fn with_wit_names(&self) -> Loaded {
         let names = (!self.precompiled)
-            .then(|| worldhost_code::kind::read_component(&self.path).ok())
+            .then(|| crate::kind::read_component(&self.path).ok())
             .flatten()
             .and_then(|binary| crate::wit::WitNames::decode(&binary));
         match names {
@@ -182,7 +182,7 @@ impl Loaded {
         };
         let mut serial = provisional.full.clone();
         serial.parallel_compilation(false);
-        let engine = crate::engine::build(&serial)?;
+        let engine = engine(&serial)?;
         let loader = Loader {
             cache,
             allow_precompiled: false,
@@ -206,7 +206,7 @@ impl Loader<'_> {
     /// is when allowed, and refused otherwise. With a start engine in `target`, code the cache
     /// does not hold is compiled for it (provisional code).
     pub fn load(&self, path: &Path, target: &Target) -> Result<Loaded> {
-        if let Some(kind) = worldhost_code::kind::precompiled_kind(path) {
+        if let Some(kind) = crate::kind::precompiled_kind(path) {
             return self.load_precompiled(path, kind, std::slice::from_ref(target));
         }
         let (binary, kind) = read_wasm(path)?;
@@ -222,7 +222,7 @@ impl Loader<'_> {
         target: &Target,
     ) -> Result<Loaded> {
         let started = Instant::now();
-        let engine = crate::engine::build(&target.config)?;
+        let engine = engine(&target.config)?;
         let cached = self
             .cache
             .and_then(|cache| cache.get(&engine, kind, &binary));
@@ -249,7 +249,7 @@ impl Loader<'_> {
                     tracing::info!(
                         "cannot compile `{}` for the start engine ({e:#}); compiling it for \
                          the full one",
-                        worldhost_code::kind::shown(path)
+                        crate::kind::shown(path)
                     );
                     let code = self.compiled_afresh(path, &engine, kind, &binary)?;
                     (engine, target.config.clone(), code, None)
@@ -280,10 +280,10 @@ impl Loader<'_> {
         kind: WasmKind,
         targets: &[Target],
     ) -> Result<Loaded> {
-        worldhost_code::kind::refuse_unless_allowed(path, self.allow_precompiled)?;
+        crate::kind::refuse_unless_allowed(path, self.allow_precompiled)?;
         let mut first_error = None;
         for target in targets {
-            let engine = crate::engine::build(&target.config)?;
+            let engine = engine(&target.config)?;
             match deserialize_file(&engine, kind, path) {
                 Ok(code) => {
                     let config = target.config.clone();
@@ -362,5 +362,26 @@ fn finish(
         code,
         world,
         precompiled,
+    }
+}
+
+/// The engine for `config`. An instance allocator that cannot be set up (a pooling allocator
+/// that cannot reserve its address space under `ulimit -v`) is replaced by wasmtime's default
+/// one, with a warning; every other setting of `config` is kept, epoch interruption included.
+pub fn engine(config: &Config) -> Result<Engine> {
+    match Engine::new(config) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            let mut on_demand = config.clone();
+            on_demand.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            let engine = Engine::new(&on_demand)
+                .map_err(|_| anyhow::Error::from(e))
+                .context("cannot create the wasm engine")?;
+            tracing::warn!(
+                "cannot set up the engine's instance allocator; allocating instances one by one \
+                 instead (slower)"
+            );
+            Ok(engine)
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The tiered start: a server whose code was compiled by Winch (the cache did not hold
 //! Cranelift's) serves from it at once, while Cranelift's code compiles in the background.
 
-use crate::server::Server;
+use crate::state::Server;
 use std::sync::Arc;
 use worldhost_core::Loaded;
 use worldhost_core::engine::cache_for;
