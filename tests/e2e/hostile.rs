@@ -98,10 +98,34 @@ fn idle_connections_are_closed_after_the_header_read_timeout() {
 fn a_thousand_idle_connections_do_not_stop_healthy_clients() {
     let server = Server::start(&[guest::HTTP_ROUTES]);
     let idle: Vec<TcpStream> = (0..1000).map(|_| connect(server.addr)).collect();
+    // Until the server has accepted them (not only the kernel's backlog): each is a socket
+    // among its open files.
+    let started = Instant::now();
+    while sockets_of(server.pid()) < 1000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server took {} of the 1000 connections",
+            sockets_of(server.pid())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let healthy = Healthy::start(&server);
     std::thread::sleep(Duration::from_millis(500));
-    healthy.finish();
+    // A request every 20 ms or so: a client held up for most of the time gets few.
+    let served = healthy.finish();
+    assert!(
+        served >= 5,
+        "a healthy client got {served} answers in 500 ms"
+    );
     drop(idle);
+}
+
+/// How many sockets process `pid` has open.
+fn sockets_of(pid: u32) -> usize {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("the server's descriptors");
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
 }
 
 #[test]

@@ -124,8 +124,7 @@ fn p3_command_is_described_by_inspect() {
         .args(["inspect", guest::P3_COMMAND])
         .run()
         .success()
-        .stdout_has("wasi:cli/run@0.3.0")
-        .stdout_has("command");
+        .stdout_has("handler    command: it exports `wasi:cli/run@0.3.0` (WASI 0.3)");
 }
 
 #[test]

@@ -127,7 +127,27 @@ fn a_precompiled_proxy_is_served() {
         .args(["inspect", "--allow-precompiled", &artifact])
         .run()
         .success()
-        .stdout_has("http-proxy");
+        .stdout_has("handler    http-proxy: it exports `wasi:http/incoming-handler@0.2");
+}
+
+#[test]
+fn an_artifact_of_compile_is_served_reusing_instances() {
+    // `compile` sees no server flags: the artifact must serve whatever reuse is asked for (it
+    // once failed to load: "compiled without concurrency support").
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = compile(&dir, guest::HTTP_HELLO, "http.cwasm", &[]);
+    for reuse in ["1", "4"] {
+        let mut server = Server::start(&[
+            "--allow-precompiled",
+            "--max-instance-reuse-count",
+            reuse,
+            &artifact,
+        ]);
+        for _ in 0..6 {
+            assert_eq!(get(&server.url("/")), (200, "Hello, world!\n".into()));
+        }
+        server.stop("TERM");
+    }
 }
 
 #[test]

@@ -149,6 +149,8 @@ fn a_deadline_overrun_is_a_504_and_others_are_served() {
     let mut server = Server::start(&["-W", "timeout=500ms", guest::HTTP_ROUTES]);
     let url = server.url("/spin");
     let spinning = std::thread::spawn(move || get(&url).0);
+    // The spinning guest runs before the other request goes: the two overlap.
+    server.wait_for("spinning");
     assert_eq!(
         get(&server.url("/slow?ms=100")),
         (200, "slept 100 ms\n".into())
@@ -534,4 +536,34 @@ fn a_proxy_reuses_instances_when_asked() {
             "INSTANCE_ID=1\n"
         ]
     );
+}
+
+#[test]
+fn every_pooling_key_of_wasmtime_applies_under_serve() {
+    // A cache of its own: the refusal must not come from code cached by another test.
+    let cache = tempfile::tempdir().unwrap();
+    let env = [("XDG_CACHE_HOME", cache.path())];
+    let key = |max: &str| format!("pooling-max-memories-per-component={max}");
+    // One memory allowed, the guest's one: served.
+    let mut server = Server::start_with_env(&env, "serve", &["-O", &key("1"), guest::HTTP_HELLO]);
+    assert_eq!(get(&server.url("/")), (200, "Hello, world!\n".into()));
+    server.stop("TERM");
+    // None allowed: refused before listening, as `wasmtime serve` refuses it (the key was
+    // dropped once, and the server served). Under `timeout`, so that a server that starts
+    // anyway fails the test (124) instead of hanging it.
+    let refused = crate::Invocation::new("timeout")
+        .env("XDG_CACHE_HOME", cache.path())
+        .args([
+            "20",
+            env!("CARGO_BIN_EXE_worldhost"),
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .args(["-O", &key("0"), guest::HTTP_HELLO])
+        .run();
+    refused
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("exceeds the configured maximum of 0");
 }
