@@ -17,6 +17,7 @@ mod compile;
 mod handlers;
 mod inspect;
 mod progress;
+mod refuse;
 mod run;
 mod telemetry;
 
