@@ -233,12 +233,15 @@ fn check_wasi_versions(loaded: &Loaded, settings: &Settings, linked_p3: bool) ->
     Ok(())
 }
 
-/// Whether `provided` (packages, interfaces, plain names) covers the import `item`.
+/// Whether `provided` (packages, interfaces with or without their version, plain names)
+/// covers the import `item`.
 fn is_provided(item: &Item, provided: &[String]) -> bool {
-    let names = match &item.interface {
-        Some(i) => vec![format!("{}:{}", i.namespace, i.package), i.unversioned()],
-        None => vec![item.name.clone()],
-    };
+    // The name as the component writes it (`ns:pkg/iface@1.0.0`, or a plain name), its
+    // interface without the version, or its package: a handler may give any of them.
+    let mut names = vec![item.name.clone()];
+    if let Some(i) = &item.interface {
+        names.extend([format!("{}:{}", i.namespace, i.package), i.unversioned()]);
+    }
     provided.iter().any(|p| names.contains(p))
 }
 

@@ -2,7 +2,8 @@
 //! environment, network, wasi:http, wasi:config, wasi:keyvalue), the limits it runs under, and
 //! the engine configuration of wasmtime's option groups. The default grants nothing. How they
 //! are spelled on the command line (`--dir`, `--env`, `-O`, `-C`, `-D`, `-W`, `-S`) is the
-//! cli's; a containerd shim makes them from a container's spec. Knows no particular world.
+//! cli's (the containerd shim passes a container's grants to the binary as flags). Knows no
+//! particular world.
 
 use crate::outgoing::OutgoingPolicy;
 pub use crate::preopen::DirGrant;

@@ -291,3 +291,60 @@ impl Body for Held {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt as _, Full};
+    use std::sync::Arc;
+
+    fn body(text: &'static str) -> HyperOutgoingBody {
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|never: std::convert::Infallible| match never {})
+            .boxed_unsync()
+    }
+
+    /// A `Guarded` body of `text`, its handler's outcome to be sent, and its request's stopper.
+    fn guarded(text: &'static str, due: Option<u64>) -> (Guarded, oneshot::Sender<Outcome>, Stopper) {
+        let (done, outcome) = oneshot::channel();
+        let stopper = Stopper::new();
+        (Guarded::new(body(text), outcome, stopper.clone(), due), done, stopper)
+    }
+
+    #[tokio::test]
+    async fn a_guarded_body_ends_as_its_guest_did() {
+        let (clean, done, _) = guarded("hello", Some(5));
+        done.send(Ok(())).unwrap();
+        assert_eq!(clean.collect().await.unwrap().to_bytes(), "hello");
+        // A guest that failed after its body's bytes: the response is cut off, not complete.
+        let (failed, done, _) = guarded("hello", None);
+        done.send(Err(Failure::Failed)).unwrap();
+        assert!(failed.collect().await.is_err());
+        // One whose task vanished, likewise.
+        let (vanished, done, _) = guarded("hello", None);
+        drop(done);
+        assert!(vanished.collect().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_guarded_body_dropped_early_stops_its_request_and_a_complete_one_does_not() {
+        let (early, _done, stopper) = guarded("hello", Some(5));
+        drop(early);
+        assert_eq!(stopper.stopped(), Some(Stop::ClientGone));
+        // A HEAD response (nothing due) dropped before its guest ended: its guest goes on.
+        let (head, _done, stopper) = guarded("", Some(0));
+        drop(head);
+        assert_eq!(stopper.stopped(), None);
+    }
+
+    #[tokio::test]
+    async fn a_held_body_gathers_what_is_ready_and_holds_its_place_until_dropped() {
+        let places = Arc::new(tokio::sync::Semaphore::new(1));
+        let permit = places.clone().try_acquire_owned().unwrap();
+        let held = Held::gather(body("hello"), permit).await;
+        assert_eq!(held.size_hint().exact(), Some(5), "gathered whole: a known length");
+        assert_eq!(places.available_permits(), 0, "its place is held");
+        assert_eq!(held.collect().await.unwrap().to_bytes(), "hello");
+        assert_eq!(places.available_permits(), 1, "its place is free once it has gone out");
+    }
+}

@@ -413,3 +413,79 @@ impl Drop for Stream {
         self.watcher.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    const FIRST: Duration = Duration::from_secs(1);
+    const IDLE: Duration = Duration::from_secs(10);
+
+    /// A connection's bounded server side, and its client side.
+    fn connection() -> (
+        Arc<Connection>,
+        Bounded<tokio::io::DuplexStream>,
+        tokio::io::DuplexStream,
+    ) {
+        let (client, server) = tokio::io::duplex(1024);
+        let state = Connection::new(FIRST, IDLE, IDLE);
+        (state.clone(), Bounded::new(server, state), client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_cut_off_at_its_first_idle_bound() {
+        let (_state, mut io, _client) = connection();
+        let started = Instant::now();
+        let read = io.read(&mut [0; 8]).await;
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), FIRST);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_stream_holds_the_bound_off_and_its_end_rearms_it() {
+        let (state, mut io, _client) = connection();
+        let (stream, open) = state.stream();
+        assert_eq!(open, 1);
+        // With a stream open, nothing cuts the connection off.
+        let waited = tokio::time::timeout(Duration::from_secs(60), io.read(&mut [0; 8])).await;
+        assert!(waited.is_err(), "cut off with a stream open: {waited:?}");
+        // Its end (here, on this task) arms the bound after a request: the longer one.
+        let ended = Instant::now();
+        drop(stream);
+        let read = io.read(&mut [0; 8]).await;
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(ended.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_last_stream_ending_on_another_task_wakes_the_reader() {
+        let (state, mut io, _client) = connection();
+        let (stream, _) = state.stream();
+        // The reader waits with no timer armed; the stream ends elsewhere a minute later.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(stream);
+        });
+        let started = Instant::now();
+        let read = io.read(&mut [0; 8]).await;
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(60) + IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sniffing_tells_the_protocol_and_hands_its_bytes_on() {
+        for (sent, protocol) in [
+            (&PREFACE[..], Protocol::Http2),
+            (b"GET / HTTP/1.1\r\n", Protocol::Http1),
+            (b"PRI * HTTP/1.1\r\n", Protocol::Http1),
+        ] {
+            let (_state, mut io, mut client) = connection();
+            client.write_all(sent).await.unwrap();
+            assert_eq!(io.sniff().await.unwrap(), protocol, "{sent:?}");
+            let mut again = vec![0; sent.len()];
+            io.read_exact(&mut again).await.unwrap();
+            assert_eq!(again, sent, "what was sniffed is read again");
+        }
+    }
+}

@@ -18,7 +18,7 @@ pub(crate) const YIELD_AFTER: Duration = Duration::from_millis(20);
 /// [`crate::pool`]) and epoch checks; and, on x86_64, a start engine with Winch, wasmtime's
 /// baseline compiler, instead of Cranelift. Winch compiles a large component in about a third
 /// of Cranelift's time and its code is slower (`scripts/bench-start`); a server starts from it
-/// while Cranelift's code compiles in the background (`start::complete_in_background`). Its
+/// while Cranelift's code compiles in the background (`tiered::complete_in_background`). Its
 /// code has the same epoch checks, so its guests yield and meet `-W timeout` alike. Only on
 /// x86_64: wasmtime's support tiers list Winch there; its aarch64 backend is in development.
 pub(crate) fn engine(base: &Config, settings: &Settings) -> EnginePlan {

@@ -1,8 +1,9 @@
 //! Serves `wasi:http/proxy` (WASI 0.2) components over HTTP/1.1 and HTTP/2, in cleartext or
-//! TLS, one fresh instance per
-//! request, and `wasi:http/service` (0.3) components with instances reused across requests
-//! (`service`), as `wasmtime serve` does: on tokio and hyper, with wasmtime-wasi-http's request
-//! and response types. Faults stay inside their request, or under reuse their instance.
+//! TLS, one fresh instance per request (`sequential`), and `wasi:http/service` (0.3)
+//! components with instances reused across requests (`concurrent`), as `wasmtime serve` does:
+//! on tokio and hyper, with wasmtime-wasi-http's request and response types. Faults stay inside
+//! their request, or under reuse their instance. A request goes `serve` -> `listen` ->
+//! `connection` -> `request` -> `runner` -> a path -> the guest, and back through `answer`.
 
 // In layers: a module imports only modules of the layers above its own (checked by
 // core/tests/modules.rs).

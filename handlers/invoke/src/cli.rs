@@ -60,25 +60,14 @@ fn is_wave(ty: &Type, value: &str) -> bool {
     wasm_wave::from_str::<Val>(ty, value).is_ok()
 }
 
-/// `text` as a WAVE string (or char) literal.
+/// `text` as a WAVE string (or char) literal, quoted by wasm-wave itself.
 fn quote(text: &str, char: bool) -> String {
-    let delimiter = if char { '\'' } else { '"' };
-    let mut out = String::from(delimiter);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == delimiter => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(delimiter);
-    out
+    let mut chars = text.chars();
+    let value = match (char, chars.next(), chars.next()) {
+        (true, Some(c), None) => Val::Char(c),
+        _ => Val::String(text.into()),
+    };
+    wasm_wave::to_string(&value).unwrap_or_else(|_| text.to_string())
 }
 
 #[cfg(test)]
