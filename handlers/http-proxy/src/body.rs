@@ -305,10 +305,17 @@ mod tests {
     }
 
     /// A `Guarded` body of `text`, its handler's outcome to be sent, and its request's stopper.
-    fn guarded(text: &'static str, due: Option<u64>) -> (Guarded, oneshot::Sender<Outcome>, Stopper) {
+    fn guarded(
+        text: &'static str,
+        due: Option<u64>,
+    ) -> (Guarded, oneshot::Sender<Outcome>, Stopper) {
         let (done, outcome) = oneshot::channel();
         let stopper = Stopper::new();
-        (Guarded::new(body(text), outcome, stopper.clone(), due), done, stopper)
+        (
+            Guarded::new(body(text), outcome, stopper.clone(), due),
+            done,
+            stopper,
+        )
     }
 
     #[tokio::test]
@@ -342,9 +349,17 @@ mod tests {
         let places = Arc::new(tokio::sync::Semaphore::new(1));
         let permit = places.clone().try_acquire_owned().unwrap();
         let held = Held::gather(body("hello"), permit).await;
-        assert_eq!(held.size_hint().exact(), Some(5), "gathered whole: a known length");
+        assert_eq!(
+            held.size_hint().exact(),
+            Some(5),
+            "gathered whole: a known length"
+        );
         assert_eq!(places.available_permits(), 0, "its place is held");
         assert_eq!(held.collect().await.unwrap().to_bytes(), "hello");
-        assert_eq!(places.available_permits(), 1, "its place is free once it has gone out");
+        assert_eq!(
+            places.available_permits(),
+            1,
+            "its place is free once it has gone out"
+        );
     }
 }

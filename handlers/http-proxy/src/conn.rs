@@ -468,7 +468,9 @@ mod tests {
             drop(stream);
         });
         let started = Instant::now();
-        let read = io.read(&mut [0; 8]).await;
+        // Bounded, so that a reader left asleep fails here rather than hanging.
+        let read = tokio::time::timeout(Duration::from_secs(3600), io.read(&mut [0; 8])).await;
+        let read = read.expect("the reader was never woken to arm its bound");
         assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_secs(60) + IDLE);
     }
