@@ -207,23 +207,14 @@ impl<I> Bounded<I> {
         }
         let since = Duration::from_nanos(connection.idle_since.load(Ordering::Relaxed));
         let deadline = connection.began + since + connection.idle_bound();
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                if timer.deadline() != deadline {
-                    timer.as_mut().reset(deadline);
-                }
-                timer
-            }
-            None => self
-                .timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        timer.as_mut().poll(cx).is_ready().then(|| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the connection was idle for `--header-read-timeout`",
-            )
-        })
+        crate::wait::poll_deadline(&mut self.timer, deadline, cx)
+            .is_ready()
+            .then(|| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the connection was idle for `--header-read-timeout`",
+                )
+            })
     }
 }
 

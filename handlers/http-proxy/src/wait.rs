@@ -16,6 +16,25 @@ pub(crate) fn pressed(full: Duration) -> Duration {
     (full / 10).max(full.min(PRESSED_FLOOR))
 }
 
+/// Polls `timer` until `deadline`: the timer is made on first use and reset when the deadline
+/// moved, not made anew at every wait.
+pub(crate) fn poll_deadline(
+    timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    deadline: Instant,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let timer = match timer {
+        Some(timer) => {
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            timer
+        }
+        None => timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+    };
+    timer.as_mut().poll(cx)
+}
+
 /// Which bound a wait ran past.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Past {
@@ -79,18 +98,7 @@ impl IdleBound {
             }
         }
         let deadline = since + wait;
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                if timer.deadline() != deadline {
-                    timer.as_mut().reset(deadline);
-                }
-                timer
-            }
-            None => self
-                .timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        timer.as_mut().poll(cx).map(|()| past)
+        poll_deadline(&mut self.timer, deadline, cx).map(|()| past)
     }
 }
 
