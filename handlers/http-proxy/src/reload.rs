@@ -124,6 +124,12 @@ fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
     let choice = prepared.choice.map_err(|e| anyhow!("{e:#}"))?;
     let mut loaded = prepared.loaded;
     settings.check_for(choice.handler.name(), loaded.world.kind)?;
+    // Loaded again with concurrency support, if reuse needs it, from the copy that was hashed
+    // (while it is still named as the copy): never from the user's file, which may have
+    // changed since.
+    if crate::runner::needs_concurrency(&loaded, &server.args, settings) {
+        loaded = crate::runner::concurrent_code(&loaded, settings)?;
+    }
     // Named as the file is (the guest's argv[0], the messages), not as its copy.
     loaded.path.clone_from(&reloads.path);
     loaded.name.clone_from(&server.name);

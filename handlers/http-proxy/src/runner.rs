@@ -38,6 +38,30 @@ enum Serving {
     Reused(Dispatch),
 }
 
+/// Whether `component` must be loaded again with wasmtime's concurrency support before it is
+/// served: its instances are reused (a 0.2 proxy's are then called in the store's event loop)
+/// and its code was compiled without it.
+pub(crate) fn needs_concurrency(
+    component: &Loaded,
+    args: &HttpProxyArgs,
+    settings: &Settings,
+) -> bool {
+    let p3 = crate::serves_p3(&component.world, settings);
+    let reused = args.reuse(p3, settings.limits.fuel.is_some()).total > 1 || p3;
+    reused && !component.engine.get_concurrency_support()
+}
+
+/// `component`'s code with concurrency support (see [`needs_concurrency`]).
+pub(crate) fn concurrent_code(component: &Loaded, settings: &Settings) -> Result<Loaded> {
+    let cache = cache_for(settings);
+    with_concurrency(
+        component,
+        &crate::HttpProxyHandler,
+        settings,
+        cache.as_ref(),
+    )
+}
+
 /// What a runner is made of, besides the component: the flags, the settings and the words
 /// after the component, as the server was started with them.
 pub(crate) struct Recipe<'a> {
@@ -59,15 +83,8 @@ impl Runner {
         let p3 = crate::serves_p3(&component.world, settings);
         let reuse = args.reuse(p3, settings.limits.fuel.is_some());
         let reused = reuse.total > 1 || p3;
-        // A 0.2 proxy's reused instances are called in the store's event loop: its code needs
-        // concurrency support, which it was compiled without unless asked.
-        let component = match reused {
-            true => Cow::Owned(with_concurrency(
-                component,
-                &crate::HttpProxyHandler,
-                settings,
-                cache_for(settings).as_ref(),
-            )?),
+        let component = match needs_concurrency(component, args, settings) {
+            true => Cow::Owned(concurrent_code(component, settings)?),
             false => Cow::Borrowed(component),
         };
         let (loaded, holds) = pool::sized(&component, settings, args.max_concurrent_requests)?;
