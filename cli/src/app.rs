@@ -13,6 +13,7 @@ use worldhost_core::handlers;
 const SUBCOMMANDS: &[&str] = &[
     "run",
     "compile",
+    "compose",
     "inspect",
     "cache",
     "handlers",
@@ -75,6 +76,7 @@ pub(crate) fn command_for(selected: Option<&str>) -> Command {
             })
         }))
         .subcommand(part("compile", COMPILE_ABOUT, &compile_command))
+        .subcommand(part("compose", COMPOSE_ABOUT, &compose_command))
         .subcommand(part("inspect", INSPECT_ABOUT, &inspect_command))
         .subcommand(cache_command())
         .subcommand(
@@ -100,6 +102,8 @@ pub(crate) fn command_for(selected: Option<&str>) -> Command {
 const RUN_ABOUT: &str = "Run a component with the handler its world calls for";
 const COMPILE_ABOUT: &str =
     "Precompile a component into an artifact that `run` and `serve` start without compiling";
+const COMPOSE_ABOUT: &str =
+    "Compose a component with middleware and plugs into one that any runtime runs (as `wac`)";
 const INSPECT_ABOUT: &str =
     "Show a component's world, its functions, and the handler that would run it";
 
@@ -170,6 +174,37 @@ fn compile_command() -> Command {
              the `-O`, `-C`, `-D` and `-W` keys that change code (and `-W fuel`, `-W timeout`) \
              must then be given to `run` as well. Run only artifacts you made or trust, as you \
              would a native program.",
+        )
+}
+
+fn compose_command() -> Command {
+    let cmd = Command::new("compose")
+        .arg(
+            Arg::new("output")
+                .short('o')
+                .long("output")
+                .value_name("OUT")
+                .required(true)
+                .value_parser(value_parser!(std::path::PathBuf))
+                .help("Where to write the composed component"),
+        )
+        .arg(
+            Arg::new("component")
+                .value_name("COMPONENT")
+                .required(true)
+                .value_parser(value_parser!(std::path::PathBuf))
+                .help(
+                    "The component the middleware forwards to and the plugs fill (.wasm or .wat)",
+                ),
+        );
+    crate::args::ComposeArgs::augment_args(cmd)
+        .about(COMPOSE_ABOUT)
+        .override_usage(
+            "worldhost compose [--middleware PATH]... [--plug PATH]... <COMPONENT> -o <OUT>",
+        )
+        .after_help(
+            "The result is a standard component: `worldhost run` and `serve` run it as they run \
+             the pieces given with the same flags, and so do `wasmtime run` and `wasmtime serve`.",
         )
 }
 

@@ -72,6 +72,10 @@ pub struct SharedArgs {
     /// name (as in wasmtime). Give it only for artifacts you made or trust.
     #[arg(long)]
     pub allow_precompiled: bool,
+
+    /// `--middleware` and `--plug`.
+    #[command(flatten)]
+    pub compose: compose::ComposeArgs,
 }
 
 impl Default for SharedArgs {
@@ -85,6 +89,7 @@ impl Default for SharedArgs {
             profile: None,
             no_cache: false,
             allow_precompiled: false,
+            compose: Default::default(),
         }
     }
 }
@@ -279,6 +284,7 @@ impl SharedArgs {
             cache,
             allow_precompiled: self.allow_precompiled,
             argv0: self.argv0.clone(),
+            pieces: self.compose.pieces(),
             // Filled below, once checked against the host.
             dirs: Vec::new(),
             env: Vec::new(),
@@ -475,5 +481,7 @@ pub fn parse_env(value: &str) -> Result<EnvGrant, String> {
     }
 }
 
+mod compose;
+pub use compose::ComposeArgs;
 #[cfg(test)]
 mod tests;

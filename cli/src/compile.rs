@@ -2,16 +2,16 @@
 //! handler runs as it runs the component, without compiling; and `worldhost cache`: where the
 //! compilation cache lives, what it holds, and clearing it.
 
-use crate::args::SharedArgs;
+use crate::args::{ComposeArgs, SharedArgs};
 use anyhow::{Context as _, Result, bail};
 use clap::{ArgMatches, FromArgMatches as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use worldhost_core::code::cache::{Location, Usage};
-use worldhost_core::code::kind::precompiled_kind;
+use worldhost_core::code::kind::{precompiled_kind, read_wasm};
 use worldhost_core::code::private_dir::{check_replaceable, write_file_atomically};
 use worldhost_core::engine::cache_for;
-use worldhost_core::{Asked, RunRequest, prepare, with_concurrency};
+use worldhost_core::{Asked, HandlerFlags, RunRequest, UsageError, prepare, with_concurrency};
 
 /// What is written, and the flag its path was given with, for the errors.
 const OUTPUT: (&str, &str) = ("the artifact", "`-o`");
@@ -41,7 +41,7 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         asked: Asked {
             handler: None,
             guest_args: false,
-            matches,
+            flags: &HandlerFlags::default(),
         },
         cache: cache.as_ref(),
         progress: &crate::progress::Spinner,
@@ -65,6 +65,32 @@ pub(crate) fn compile(matches: &ArgMatches) -> Result<ExitCode> {
         )
     })?;
     tracing::info!(artifact = %out.display(), bytes = artifact.len(), "written");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `worldhost compose`: the composition `--middleware` and `--plug` make at load time, written
+/// as a component (checked as `compile -o` checks its output).
+pub(crate) fn compose(matches: &ArgMatches) -> Result<ExitCode> {
+    let path = matches
+        .get_one::<PathBuf>("component")
+        .expect("clap requires the component");
+    let out = matches
+        .get_one::<PathBuf>("output")
+        .expect("clap requires the output");
+    let pieces = ComposeArgs::from_arg_matches(matches)?.pieces();
+    if pieces.is_empty() {
+        return Err(UsageError(
+            "nothing to compose: give `--middleware PATH` or `--plug PATH`".into(),
+        )
+        .into());
+    }
+    const COMPOSED: (&str, &str) = ("the composed component", "`-o`");
+    check_replaceable(out, COMPOSED.0, COMPOSED.1)?;
+    let (binary, kind) = read_wasm(path)?;
+    let composed = worldhost_core::code::compose::compose(path, kind, binary, &pieces)?;
+    write_file_atomically(out, &composed, COMPOSED.0, COMPOSED.1)
+        .with_context(|| format!("cannot write `{}`", out.display()))?;
+    tracing::info!(component = %out.display(), bytes = composed.len(), "written");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,7 +12,9 @@ use std::process::ExitCode;
 use worldhost_core::code::kind::read_component;
 use worldhost_core::engine::cache_for;
 use worldhost_core::select::{claims, select};
-use worldhost_core::{Claim, Function, InterfaceName, Item, RunRequest, World, prepare};
+use worldhost_core::{
+    Claim, Function, HandlerFlags, InterfaceName, Item, RunRequest, World, prepare,
+};
 
 pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
     let path = matches
@@ -25,7 +27,9 @@ pub(crate) fn inspect(matches: &ArgMatches) -> Result<ExitCode> {
     let settings = SharedArgs::from_arg_matches(matches)?.resolve()?;
     // Loaded as `run` loads it: compiled (or cached) for the engine of the handler that would
     // run it, so that a precompiled server loads too, and `run` finds the cache warm.
-    let asked = crate::run::asked(matches);
+    // Its command line has no handler flags.
+    let flags = HandlerFlags::default();
+    let asked = crate::run::asked(matches, &flags);
     let prepared = prepare(&RunRequest {
         path,
         settings: &settings,

@@ -108,6 +108,7 @@ fn dispatch(matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
             run::run(name, m)
         }
         Some(("compile", m)) => compile::compile(m),
+        Some(("compose", m)) => compile::compose(m),
         Some(("inspect", m)) => inspect::inspect(m),
         Some(("cache", m)) => compile::cache(m),
         Some(("handlers", _)) => handlers::list(),

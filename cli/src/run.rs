@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use worldhost_core::code::kind::{InMemory, read_bounded};
 use worldhost_core::engine::cache_for;
 use worldhost_core::handler::handler_named;
-use worldhost_core::{Asked, Handler, RunContext, RunRequest, UsageError, prepare};
+use worldhost_core::{Asked, Handler, HandlerFlags, RunContext, RunRequest, UsageError, prepare};
 
 /// `worldhost SUBCOMMAND …` where SUBCOMMAND is `run` or a handler's own (`serve`).
 pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
@@ -40,6 +40,7 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
     if stdin.is_some() {
         settings.argv0.get_or_insert_with(|| "-".into());
     }
+    let flags = HandlerFlags::parse(matches)?;
     let forced = matches.get_one::<String>("handler").map(String::as_str);
     // A handler named on the command line refuses misplaced words before anything compiles.
     if let Some(handler) = forced.and_then(handler_named) {
@@ -49,12 +50,12 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
     let prepared = prepare(&RunRequest {
         path: &path,
         settings: &settings,
-        asked: asked(matches),
+        asked: asked(matches, &flags),
         cache: cache.as_ref(),
         progress: &crate::progress::Spinner,
         provisional: true,
     })?;
-    let (loaded, choice) = (prepared.loaded, prepared.choice?);
+    let (loaded, choice) = prepared.runnable(&settings)?;
     tracing::info!(
         handler = choice.handler.name(),
         reason = %choice.reason,
@@ -66,10 +67,9 @@ pub(crate) fn run(subcommand: &str, matches: &ArgMatches) -> Result<ExitCode> {
     if forced.is_none() {
         check_guest_args(subcommand, &path, &args, choice.handler)?;
     }
-    settings.check_for(choice.handler.name(), loaded.world.kind)?;
     choice.handler.run(RunContext {
         component: &loaded,
-        matches,
+        flags: &flags,
         settings: &settings,
         args: &args,
     })
@@ -85,8 +85,8 @@ fn stdin_file() -> Result<InMemory> {
 }
 
 /// What the command line asks of the handlers: the one it names (`--handler`, or the
-/// subcommand's), and whether words follow the component.
-pub(crate) fn asked(matches: &ArgMatches) -> Asked<'_> {
+/// subcommand's), whether words follow the component, and the handlers' flags.
+pub(crate) fn asked<'a>(matches: &'a ArgMatches, flags: &'a HandlerFlags) -> Asked<'a> {
     Asked {
         handler: matches.get_one::<String>("handler").map(String::as_str),
         guest_args: matches
@@ -94,7 +94,7 @@ pub(crate) fn asked(matches: &ArgMatches) -> Asked<'_> {
             .ok()
             .flatten()
             .is_some_and(|words| words.len() > 1),
-        matches,
+        flags,
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::Registry;
-use worldhost_core::telemetry::{Answered, ClientTrace, GuestFailure, Telemetry};
+use worldhost_core::telemetry::{GuestFailure, Telemetry};
 
 /// The providers, kept to flush them when a run ends.
 struct Providers {
@@ -298,16 +298,16 @@ impl Otel {
 }
 
 impl Telemetry for Otel {
-    fn client_trace(&self, span: &tracing::Span, headers: &http::HeaderMap, how: ClientTrace) {
-        if how == ClientTrace::Ignore || !headers.contains_key("traceparent") {
+    fn client_trace(&self, span: &tracing::Span, headers: &http::HeaderMap, continued: bool) {
+        if !headers.contains_key("traceparent") {
             return;
         }
         let parent = self.propagator.extract(&Bounded(HeaderExtractor(headers)));
-        match how {
-            ClientTrace::Continue => {
+        match continued {
+            true => {
                 let _ = span.set_parent(parent);
             }
-            _ => {
+            false => {
                 use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceState};
                 let client = parent.span().span_context().clone();
                 // Linked by its ids alone: the client's `tracestate` goes nowhere, the
@@ -342,14 +342,14 @@ impl Telemetry for Otel {
         }
     }
 
-    fn request_answered(&self, answered: &Answered) {
+    fn request_answered(&self, method: &'static str, status: u16, seconds: f64, protocol: &str) {
         if let Some(i) = &self.instruments {
             i.duration.record(
-                answered.seconds,
+                seconds,
                 &[
-                    KeyValue::new("http.request.method", answered.method),
-                    KeyValue::new("http.response.status_code", i64::from(answered.status)),
-                    KeyValue::new("network.protocol.version", answered.protocol),
+                    KeyValue::new("http.request.method", method),
+                    KeyValue::new("http.response.status_code", i64::from(status)),
+                    KeyValue::new("network.protocol.version", protocol.to_string()),
                 ],
             );
         }

@@ -4,6 +4,7 @@
 //! shim precompiling layers).
 
 pub mod cache;
+pub mod compose;
 pub mod kind;
 pub mod load;
 pub mod private_dir;

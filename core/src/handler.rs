@@ -6,8 +6,9 @@ use crate::engine::EnginePlan;
 use crate::load::Loaded;
 use crate::settings::Settings;
 use crate::world::{Item, WasmKind, World};
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use clap::ArgMatches;
+use std::any::Any;
 use std::process::ExitCode;
 
 /// How strongly a handler claims a component.
@@ -59,6 +60,12 @@ pub trait Handler: Sync + 'static {
     fn augment_args(&self, cmd: clap::Command) -> clap::Command {
         cmd
     }
+    /// Its own flags as its own type, read once from the command line that
+    /// [`Handler::augment_args`] added them to ([`flags_of`] reads a `clap::Args` struct);
+    /// handlers find them in [`HandlerFlags`]. `None` (the default) for none.
+    fn parse_flags(&self, _matches: &ArgMatches) -> Result<Option<Flags>> {
+        Ok(None)
+    }
     /// The engine this handler's components run in, made from `base` (the shared engine's
     /// configuration): the shared one (the default), one of its own (a server wants the
     /// pooling allocator), or one of its own with a start engine (see [`EnginePlan`]). When
@@ -103,8 +110,8 @@ impl std::error::Error for UsageError {}
 pub struct RunContext<'a> {
     /// The loaded component, its engine and its world.
     pub component: &'a Loaded,
-    /// The parsed command line, with the handler's own flags.
-    pub matches: &'a ArgMatches,
+    /// The handlers' own flags.
+    pub flags: &'a HandlerFlags,
     /// The shared settings: granted capabilities and limits.
     pub settings: &'a Settings,
     /// The arguments after the component on the command line.
@@ -119,9 +126,47 @@ pub struct Asked<'a> {
     /// Whether words follow the component on the command line (a command's arguments, a call
     /// written as `FUNCTION ARG…`).
     pub guest_args: bool,
-    /// The parsed command line. It may lack the handler's own flags (`inspect` has none), so
-    /// read them with `try_get_*`.
-    pub matches: &'a ArgMatches,
+    /// The handlers' own flags; none under `inspect` and `compile`, which take none.
+    pub flags: &'a HandlerFlags,
+}
+
+/// One handler's flags, as its own type.
+pub type Flags = Box<dyn Any + Send + Sync>;
+
+/// [`Handler::parse_flags`] for a handler whose flags are the `clap::Args` struct `A`.
+pub fn flags_of<A: clap::FromArgMatches + Send + Sync + 'static>(
+    matches: &ArgMatches,
+) -> Result<Option<Flags>> {
+    Ok(Some(Box::new(A::from_arg_matches(matches)?)))
+}
+
+/// Every handler's own flags, each parsed once, by the command line's owner, into the
+/// handler's type: a handler reads its own (or another's) by type, never by a flag's id.
+#[derive(Default)]
+pub struct HandlerFlags(Vec<Flags>);
+
+impl HandlerFlags {
+    /// Every handler's flags, from a command line that has them (`run`, `serve`, `repl`).
+    pub fn parse(matches: &ArgMatches) -> Result<Self> {
+        let parsed = handlers().into_iter().map(|h| h.parse_flags(matches));
+        Ok(Self(
+            parsed
+                .filter_map(Result::transpose)
+                .collect::<Result<_>>()?,
+        ))
+    }
+
+    /// The flags of type `A`, if the command line had them.
+    pub fn get<A: 'static>(&self) -> Option<&A> {
+        self.0.iter().find_map(|flags| flags.downcast_ref())
+    }
+
+    /// The flags of type `A`, which a run always has (every handler's flags are parsed).
+    pub fn of<A: 'static>(&self) -> Result<&A> {
+        let name = std::any::type_name::<A>();
+        self.get()
+            .ok_or_else(|| anyhow!("the command line was read without the flags {name}"))
+    }
 }
 
 impl Asked<'_> {

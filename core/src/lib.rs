@@ -22,8 +22,8 @@ pub mod telemetry;
 pub use engine::EnginePlan;
 pub use guest::{Guest, GuestPre, block_on, runtime, within_timeout};
 pub use handler::{
-    Asked, Claim, Handler, Registration, RunContext, UsageError, claim_export, export_at,
-    export_version, handlers, strength,
+    Asked, Claim, Flags, Handler, HandlerFlags, Registration, RunContext, UsageError, claim_export,
+    export_at, export_version, flags_of, handlers, strength,
 };
 pub use host::Host;
 pub use linker::GuestLinker;

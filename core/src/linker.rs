@@ -245,13 +245,27 @@ fn is_provided(item: &Item, provided: &[String]) -> bool {
     provided.iter().any(|p| names.contains(p))
 }
 
-/// The error for imports nothing provides (`provided`: what is, listed).
+/// The error for imports nothing provides (`provided`: what is, listed), with the way to fill
+/// them: the component a middleware forwards to, or a plug.
 pub fn unprovided(loaded: &Loaded, missing: &[&Item], provided: &str) -> String {
+    let shown = worldhost_code::kind::shown(&loaded.path);
     let names: Vec<String> = missing.iter().map(|i| format!("`{}`", i.name)).collect();
+    let exported = |i: &&&Item| {
+        (i.interface.as_ref())
+            .is_some_and(|name| loaded.world.export_of(&name.unversioned()).is_some())
+    };
+    let how = match missing.iter().find(exported) {
+        Some(item) => format!(
+            "it exports `{}` too: it is a middleware, which forwards to another component's; \
+             put it in front of one with `--middleware {shown} COMPONENT`",
+            item.name
+        ),
+        None => "`--plug PATH` fills them from a component that exports them; \
+                 `-W unknown-imports-trap=y` links them as functions that trap when called"
+            .into(),
+    };
+    let names = names.join(", ");
     format!(
-        "`{}` imports {}, which worldhost does not provide (it provides {provided}); \
-         `-W unknown-imports-trap=y` links them as functions that trap when called",
-        worldhost_code::kind::shown(&loaded.path),
-        names.join(", "),
+        "`{shown}` imports {names}, which worldhost does not provide (it provides {provided}); {how}"
     )
 }

@@ -12,6 +12,7 @@ use crate::world::World;
 use anyhow::{Result, bail};
 use std::path::Path;
 use worldhost_code::cache::Cache;
+use worldhost_code::compose::compose;
 use worldhost_code::kind::{precompiled_kind, read_wasm};
 
 /// What a run is asked for.
@@ -40,6 +41,16 @@ pub struct Prepared {
     pub choice: Result<Choice>,
 }
 
+impl Prepared {
+    /// The code and the handler that runs it, the handler checked against the settings (a
+    /// key for components only refused for a module): what a run runs.
+    pub fn runnable(self, settings: &Settings) -> Result<(Loaded, Choice)> {
+        let choice = self.choice?;
+        settings.check_for(choice.handler.name(), self.loaded.world.kind)?;
+        Ok((self.loaded, choice))
+    }
+}
+
 /// Loads the file of `request` for the handler that will run it, and chooses that handler.
 pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
     let settings = request.settings;
@@ -54,6 +65,12 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
         // An artifact decides its engine itself: each handler's engine is tried, the shared
         // one first, without concurrency support and then with it (the artifact records
         // which it was compiled with; the command line may have fixed it).
+        Some(_) if !settings.pieces.is_empty() => bail!(
+            "`{}` is a precompiled artifact, which cannot be composed; give `--middleware` and \
+             `--plug` the .wasm files, or compile the composition (`worldhost compile \
+             --middleware …`)",
+            worldhost_code::kind::shown(path)
+        ),
         Some(kind) => {
             let concurrency: &[bool] = match settings.concurrency_auto {
                 true => &[false, true],
@@ -73,7 +90,10 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
             loader.load_precompiled(path, kind, &targets)?
         }
         None => {
-            let (binary, kind) = read_wasm(path)?;
+            let (mut binary, kind) = read_wasm(path)?;
+            if !settings.pieces.is_empty() {
+                binary = compose(path, kind, binary, &settings.pieces)?;
+            }
             let guessed = || {
                 let sketch = World::sketch(&binary)?;
                 select("", &sketch, &request.asked).ok().map(|c| c.handler)

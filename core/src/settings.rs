@@ -16,6 +16,7 @@ use std::time::Duration;
 use wasmtime::Config;
 pub use wasmtime_cli_flags::OptimizeOptions;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use worldhost_code::compose::Pieces;
 
 /// The shared settings after they were checked against the host: what the guest is granted
 /// and the limits it runs under.
@@ -86,6 +87,8 @@ pub struct Settings {
     pub allow_precompiled: bool,
     /// The guest's argv[0], when `--argv0` gives one.
     pub argv0: Option<String>,
+    /// The components composed with the one run (`--middleware`, `--plug`).
+    pub pieces: Pieces,
 }
 
 impl Default for Settings {
@@ -118,6 +121,7 @@ impl Default for Settings {
             cache: true,
             allow_precompiled: false,
             argv0: None,
+            pieces: Pieces::default(),
         }
     }
 }

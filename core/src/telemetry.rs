@@ -29,46 +29,21 @@ impl GuestFailure {
     }
 }
 
-/// What a server does with a client's W3C trace context (`traceparent`, `tracestate`): a
-/// client may say anything there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ClientTrace {
-    /// A trace of the server's own for each request, with a link to the client's span: its
-    /// sampling flag does not hide the request, and its `tracestate` goes nowhere.
-    Link,
-    /// The request's span is the child of the client's: its trace, its sampling decision and
-    /// its `tracestate` (up to 512 bytes and 32 members, W3C's bounds) go on to the guest's
-    /// outgoing requests. For a server whose clients are your own services.
-    Continue,
-    /// The client's trace context is not read.
-    Ignore,
-}
-
-/// One answered request, for the metrics.
-pub struct Answered {
-    /// Its method (`GET`; `_OTHER` for one HTTP does not define: see [`method_name`]).
-    pub method: &'static str,
-    /// The status it was answered with.
-    pub status: u16,
-    /// How long it took, until its response began, in seconds.
-    pub seconds: f64,
-    /// `"1.1"` or `"2"`.
-    pub protocol: &'static str,
-}
-
 /// What the handlers report.
 pub trait Telemetry: Send + Sync {
-    /// Links `span` to, or makes it a child of, the trace the request's W3C `traceparent`
-    /// header names, if any, as `how` says.
-    fn client_trace(&self, span: &tracing::Span, headers: &HeaderMap, how: ClientTrace);
+    /// Links `span` to the trace the request's W3C `traceparent` header names, if any, or
+    /// makes it a child of that trace if `continued` (its `tracestate` then goes on, up to
+    /// W3C's bounds: 512 bytes and 32 members).
+    fn client_trace(&self, span: &tracing::Span, headers: &HeaderMap, continued: bool);
     /// Writes `span`'s trace context into an outgoing request's headers (`traceparent`).
     fn propagate(&self, span: &tracing::Span, headers: &mut HeaderMap);
     /// A request began (requests in flight).
     fn request_started(&self);
     /// A request that began is no longer in flight (answered, or dropped with its client).
     fn request_ended(&self);
-    /// A request was answered.
-    fn request_answered(&self, answered: &Answered);
+    /// A request was answered: its method ([`method_name`]), status, time until its response
+    /// began, and protocol (`"1.1"`, `"2"`).
+    fn request_answered(&self, method: &'static str, status: u16, seconds: f64, protocol: &str);
     /// A guest failed a request.
     fn guest_failed(&self, failure: GuestFailure);
     /// An instance ended holding `bytes` of linear memory.

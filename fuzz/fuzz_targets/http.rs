@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 use worldhost::SharedArgs;
-use worldhost_core::{Asked, RunContext, RunRequest, prepare};
+use worldhost_core::{Asked, HandlerFlags, RunContext, RunRequest, prepare};
 use worldhost_handler_http_proxy::fuzzing::Harness;
 
 fn harness() -> &'static Harness {
@@ -37,11 +37,12 @@ fn harness() -> &'static Harness {
         let settings = SharedArgs::from_arg_matches(serve)
             .and_then(|args| Ok(args.resolve().expect("the settings resolve")))
             .expect("the shared flags parse");
+        let flags = HandlerFlags::parse(serve).expect("the handlers' flags parse");
         // Loaded as `serve` loads it: for the server's engine (its full code, not Winch's).
         let prepared = prepare(&RunRequest {
             path: Path::new(&path),
             settings: &settings,
-            asked: Asked { handler: Some("http-proxy"), guest_args: false, matches: serve },
+            asked: Asked { handler: Some("http-proxy"), guest_args: false, flags: &flags },
             cache: None,
             progress: &worldhost_core::load::Quiet,
             provisional: false,
@@ -49,7 +50,7 @@ fn harness() -> &'static Harness {
         .expect("the component loads");
         Harness::new(&RunContext {
             component: &prepared.loaded,
-            matches: serve,
+            flags: &flags,
             settings: &settings,
             args: &[],
         })

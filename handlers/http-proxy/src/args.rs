@@ -129,7 +129,7 @@ pub struct HttpProxyArgs {
     /// `continue` (the client's trace, its sampling and `tracestate` honoured: for clients you
     /// run), or `ignore`
     #[arg(long, value_name = "HOW", default_value = "link")]
-    pub trace_context: worldhost_core::telemetry::ClientTrace,
+    pub trace_context: ClientTrace,
 
     /// Begin a graceful shutdown when a connection reaches this address (as in wasmtime
     /// serve), as SIGINT and SIGTERM do
@@ -241,4 +241,19 @@ pub(crate) struct Reuse {
     pub concurrent: usize,
     /// How long it may wait for a request before it is dropped (`--idle-instance-timeout`).
     pub idle: Duration,
+}
+
+/// What a server does with a client's W3C trace context (`traceparent`, `tracestate`): a
+/// client may say anything there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ClientTrace {
+    /// A trace of the server's own for each request, with a link to the client's span: its
+    /// sampling flag does not hide the request, and its `tracestate` goes nowhere.
+    Link,
+    /// The request's span is the child of the client's: its trace, its sampling decision and
+    /// its `tracestate` (up to 512 bytes and 32 members, W3C's bounds) go on to the guest's
+    /// outgoing requests. For a server whose clients are your own services.
+    Continue,
+    /// The client's trace context is not read.
+    Ignore,
 }

@@ -5,7 +5,6 @@
 use crate::args::HttpProxyArgs;
 use crate::state::Server;
 use anyhow::{Context as _, Result};
-use clap::FromArgMatches as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -20,9 +19,9 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Prepares the component of `cx` with the handler's flags found in `cx.matches`.
+    /// Prepares the component of `cx` with the handler's flags found in `cx.flags`.
     pub fn new(cx: &RunContext<'_>) -> Result<Self> {
-        let args = HttpProxyArgs::from_arg_matches(cx.matches)?;
+        let args = cx.flags.of::<HttpProxyArgs>()?.clone();
         let server = crate::serve::prepare(cx, args)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

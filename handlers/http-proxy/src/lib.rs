@@ -42,11 +42,11 @@ mod serve;
 pub mod fuzzing;
 
 use args::HttpProxyArgs;
-use clap::{Args as _, FromArgMatches as _};
+use clap::Args as _;
 use std::process::ExitCode;
 use worldhost_core::{
-    Asked, Claim, EnginePlan, Handler, Registration, RunContext, Settings, WasmKind, World,
-    claim_export, export_at, export_version,
+    Asked, Claim, EnginePlan, Flags, Handler, Registration, RunContext, Settings, WasmKind, World,
+    claim_export, export_at, export_version, flags_of,
 };
 
 /// The interface a WASI 0.2 proxy exports.
@@ -172,6 +172,10 @@ impl Handler for HttpProxyHandler {
         HttpProxyArgs::augment_args(cmd)
     }
 
+    fn parse_flags(&self, matches: &clap::ArgMatches) -> anyhow::Result<Option<Flags>> {
+        flags_of::<HttpProxyArgs>(matches)
+    }
+
     fn engine(&self, base: &wasmtime::Config, settings: &Settings) -> EnginePlan {
         engine::engine(base, settings)
     }
@@ -187,7 +191,7 @@ impl Handler for HttpProxyHandler {
     }
 
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
-        let args = HttpProxyArgs::from_arg_matches(cx.matches)?;
+        let args = cx.flags.of::<HttpProxyArgs>()?.clone();
         serve::serve(cx, args)
     }
 }

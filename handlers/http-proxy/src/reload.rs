@@ -10,27 +10,44 @@
 //! the other's name, and a precompiled artifact is mapped from that copy, never from the
 //! user's file, which may be rewritten under it.
 //!
+//! With `--middleware` or `--plug`, every file of the composition is watched and hashed into
+//! the version (the pieces are read again when the copy is composed).
+//!
 //! `--watch` polls the file's size, modification and change times and inode: that sees a file
 //! written in place as well as one renamed over it (the atomic way to deploy), also across a
 //! directory swapped under a symlink, where inotify would watch the old inode.
 
 use crate::runner::Runner;
 use crate::state::Server;
-use anyhow::{Context as _, Result, anyhow};
-use std::path::Path;
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use worldhost_core::code::kind::{Reading, in_memory, read_file};
 use worldhost_core::engine::cache_for;
 use worldhost_core::load::Quiet;
-use worldhost_core::{Asked, Handler as _, RunRequest, Settings};
+use worldhost_core::{Asked, Handler as _, HandlerFlags, RunRequest, Settings};
 
 /// How often `--watch` looks at the file.
 const POLL: Duration = Duration::from_millis(200);
 
-/// The start of the BLAKE3 hash of `bytes`: a version's name.
-fn version_of(bytes: &[u8]) -> String {
-    blake3::hash(bytes).to_hex()[..12].to_string()
+/// The start of the BLAKE3 hash of `bytes` and of the composition's other files (`pieces`,
+/// see [`files`]): a version's name.
+fn version_of(bytes: &[u8], pieces: &[PathBuf]) -> Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(bytes);
+    for piece in pieces {
+        hasher.update(&read_file(piece, Reading::RegularOnly)?);
+    }
+    Ok(hasher.finalize().to_hex()[..12].to_string())
+}
+
+/// The files the server's component is made of: its own, then those composed with it.
+fn files(server: &Server) -> Vec<PathBuf> {
+    let pieces = server.settings.pieces.paths().cloned();
+    std::iter::once(server.reloads.path.clone())
+        .chain(pieces)
+        .collect()
 }
 
 /// Loads the component again in the background (SIGHUP, or a change `--watch` saw), unless a
@@ -96,7 +113,7 @@ fn reload_now(server: &Arc<Server>, why: &str) {
 fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
     let reloads = &server.reloads;
     let bytes = read_file(&reloads.path, Reading::RegularOnly)?;
-    let version = version_of(&bytes);
+    let version = version_of(&bytes, &files(server)[1..])?;
     if server.runner().version.get() == Some(&version) {
         return Ok(None);
     }
@@ -114,16 +131,14 @@ fn load(server: &Server) -> Result<Option<(Runner, usize)>> {
             handler: Some(crate::HttpProxyHandler.name()),
             guest_args: false,
             // The handler is named: no other handler's flags are asked about.
-            matches: &clap::ArgMatches::default(),
+            flags: &HandlerFlags::default(),
         },
         cache: cache.as_ref(),
         progress: &Quiet,
         // The old version serves meanwhile: the new one is compiled whole.
         provisional: false,
     })?;
-    let choice = prepared.choice.map_err(|e| anyhow!("{e:#}"))?;
-    let mut loaded = prepared.loaded;
-    settings.check_for(choice.handler.name(), loaded.world.kind)?;
+    let (mut loaded, _) = prepared.runnable(settings)?;
     // Loaded again with concurrency support, if reuse needs it, from the copy that was hashed
     // (while it is still named as the copy): never from the user's file, which may have
     // changed since.
@@ -147,15 +162,20 @@ struct Stamp {
     inode: (u64, u64),
 }
 
-fn stamp(path: &Path) -> Option<Stamp> {
+/// The stamps of `paths`, or `None` if one of them is missing.
+fn stamp(paths: &[PathBuf]) -> Option<Vec<Stamp>> {
     use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(path).ok()?;
-    Some(Stamp {
-        len: meta.len(),
-        modified: (meta.mtime(), meta.mtime_nsec()),
-        changed: (meta.ctime(), meta.ctime_nsec()),
-        inode: (meta.dev(), meta.ino()),
-    })
+    (paths.iter())
+        .map(|path| {
+            let meta = std::fs::metadata(path).ok()?;
+            Some(Stamp {
+                len: meta.len(),
+                modified: (meta.mtime(), meta.mtime_nsec()),
+                changed: (meta.ctime(), meta.ctime_nsec()),
+                inode: (meta.dev(), meta.ino()),
+            })
+        })
+        .collect()
 }
 
 /// Whether the file was changed (written, renamed over, its metadata set) after `began`.
@@ -170,19 +190,21 @@ fn changed_since(stamp: &Stamp, began: SystemTime) -> bool {
 /// The first version's name, off the start's path: the file is read and hashed again, which
 /// names what was loaded only if the file did not change since the run began (before it was
 /// first read); otherwise the version is left unnamed, and `--watch` loads the file again.
-/// Returns the stamp `--watch` starts from (`None`: reload at its first look).
-fn first_version(path: &Path, version: &OnceLock<String>) -> Option<Stamp> {
-    let before = stamp(path)?;
-    let bytes = read_file(path, Reading::RegularOnly).ok()?;
-    let after = stamp(path)?;
-    if before != after || changed_since(&before, worldhost_core::run_began()) {
+/// Returns the stamps `--watch` starts from (`None`: reload at its first look).
+fn first_version(paths: &[PathBuf], version: &OnceLock<String>) -> Option<Vec<Stamp>> {
+    let before = stamp(paths)?;
+    let bytes = read_file(&paths[0], Reading::RegularOnly).ok()?;
+    let named = version_of(&bytes, &paths[1..]).ok()?;
+    let after = stamp(paths)?;
+    let began = worldhost_core::run_began();
+    if before != after || before.iter().any(|stamp| changed_since(stamp, began)) {
         tracing::info!(
             "`{}` changed while it was loaded: its version is not named until it is reloaded",
-            path.display()
+            paths[0].display()
         );
         return None;
     }
-    let _ = version.set(version_of(&bytes));
+    let _ = version.set(named);
     Some(before)
 }
 
@@ -195,12 +217,12 @@ pub(crate) fn start(server: &Arc<Server>) -> Result<()> {
         anyhow::bail!("`--watch`: {cannot}");
     }
     let version = server.runner().version.clone();
-    let path = server.reloads.path.clone();
+    let paths = files(server);
     let server = Arc::downgrade(server);
     std::thread::Builder::new()
         .name("worldhost-watch".into())
         .spawn(move || {
-            let mut last = first_version(&path, &version);
+            let mut last = first_version(&paths, &version);
             if !watch {
                 return;
             }
@@ -210,7 +232,7 @@ pub(crate) fn start(server: &Arc<Server>) -> Result<()> {
                 let Some(server) = server.upgrade() else {
                     return;
                 };
-                let now = stamp(&path);
+                let now = stamp(&paths);
                 if now != last {
                     // Changed: wait until it holds still.
                     last = now;

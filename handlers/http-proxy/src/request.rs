@@ -3,6 +3,7 @@
 //! runner answers it (`Runner::respond`), and a failure becomes its status (`answer`).
 
 use crate::answer::{self, Failure};
+use crate::args::ClientTrace;
 use crate::body::RequestBody;
 use crate::conn::{Connection, Stream};
 use crate::runner::Runner;
@@ -17,7 +18,6 @@ use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument as _;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use worldhost_core::telemetry::Answered;
 
 /// Answers one request; fails only to refuse an HTTP/2 stream past the connection's share
 /// of requests (hyper resets it with REFUSED_STREAM); every other error becomes a status and a
@@ -74,7 +74,10 @@ pub(crate) async fn handle(
     let telemetry = worldhost_core::telemetry::get();
     // In flight until answered, or until hyper drops this future (its client went away).
     let _in_flight = telemetry.map(|telemetry| {
-        telemetry.client_trace(&span, request.headers(), server.args.trace_context);
+        match server.args.trace_context {
+            ClientTrace::Ignore => {}
+            how => telemetry.client_trace(&span, request.headers(), how == ClientTrace::Continue),
+        }
         telemetry.request_started();
         InFlight(telemetry)
     });
@@ -99,12 +102,7 @@ pub(crate) async fn handle(
     let elapsed = started.elapsed();
     span.record("http.response.status_code", code);
     if let Some(telemetry) = telemetry {
-        telemetry.request_answered(&Answered {
-            method: method_name,
-            status: code,
-            seconds: elapsed.as_secs_f64(),
-            protocol,
-        });
+        telemetry.request_answered(method_name, code, elapsed.as_secs_f64(), protocol);
     }
     tracing::info!(
         %method,

@@ -28,11 +28,7 @@ pub(crate) struct InvokeArgs {
     pub fail_on_err: bool,
 }
 
-/// Whether `--invoke` was given; tolerant of a command line without the flag (`inspect`).
-pub(crate) fn calls_given(matches: &clap::ArgMatches) -> bool {
-    matches
-        .try_get_many::<String>("calls")
-        .ok()
-        .flatten()
-        .is_some_and(|mut calls| calls.next().is_some())
+/// Whether `--invoke` was given (never under `inspect`, which has no handler flags).
+pub(crate) fn calls_given(asked: &worldhost_core::Asked<'_>) -> bool {
+    (asked.flags.get::<InvokeArgs>()).is_some_and(|args| !args.calls.is_empty())
 }

@@ -1,14 +1,20 @@
 //! Runs core WebAssembly modules that target WASI preview 1 (`wasi_snapshot_preview1` imports,
 //! a `_start` export), as `wasmtime run` does for modules: the same shared settings (args, env,
 //! directories, limits) and exit codes as the command handler, with preview 1's own exit code
-//! (`proc_exit(n)` is `n`).
+//! (`proc_exit(n)` is `n`). A call of another export (`--invoke NAME`) is the invoke
+//! handler's, on an instance made by [`instantiate`].
 
 mod module;
 mod run;
 
-use clap::{Args as _, FromArgMatches as _};
+pub use module::ModuleGuest;
+pub use run::instantiate;
+
+use clap::Args as _;
 use std::process::ExitCode;
-use worldhost_core::{Asked, Claim, Handler, Registration, RunContext, WasmKind, World, strength};
+use worldhost_core::{
+    Asked, Claim, Flags, Handler, Registration, RunContext, WasmKind, World, flags_of, strength,
+};
 
 /// The `preview1` handler.
 pub struct Preview1Handler;
@@ -28,19 +34,9 @@ impl Handler for Preview1Handler {
         "a core module exporting `_start`"
     }
 
-    fn claim(&self, world: &World, asked: &Asked<'_>) -> Claim {
+    fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
         if world.kind != WasmKind::CoreModule {
             return Claim::No("it is a component, not a core module".into());
-        }
-        if let Some(name) = run::invoked(asked.matches) {
-            // wasmtime's experimental form: `--invoke NAME` on a core module's export.
-            return match world.export_named(&name) {
-                Some(_) => Claim::Yes(strength::EXPLICIT),
-                None => Claim::No(format!(
-                    "`--invoke {name}`: the module exports no `{name}`; it exports {}",
-                    world.export_list()
-                )),
-            };
         }
         if world.export_named("_start").is_none() {
             return Claim::No(format!(
@@ -55,8 +51,11 @@ impl Handler for Preview1Handler {
         run::Preview1Args::augment_args(cmd)
     }
 
+    fn parse_flags(&self, matches: &clap::ArgMatches) -> anyhow::Result<Option<Flags>> {
+        flags_of::<run::Preview1Args>(matches)
+    }
+
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
-        let args = run::Preview1Args::from_arg_matches(cx.matches)?;
-        run::run(cx, &args)
+        run::run(cx)
     }
 }

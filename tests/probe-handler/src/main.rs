@@ -3,10 +3,10 @@
 //! linking alone: chosen by its claim, and by `--handler`. Never shipped.
 
 use anyhow::{Context as _, Result};
-use clap::{Args as _, FromArgMatches as _};
+use clap::Args as _;
 use std::process::ExitCode;
 use worldhost_core::{
-    Asked, Claim, GuestLinker, Handler, Registration, RunContext, World, strength,
+    Asked, Claim, Flags, GuestLinker, Handler, Registration, RunContext, World, flags_of, strength,
 };
 
 /// The interface the probe recognises (wit/probe.wit).
@@ -51,8 +51,12 @@ impl Handler for ProbeHandler {
         ProbeArgs::augment_args(cmd)
     }
 
+    fn parse_flags(&self, matches: &clap::ArgMatches) -> Result<Option<Flags>> {
+        flags_of::<ProbeArgs>(matches)
+    }
+
     fn run(&self, cx: RunContext<'_>) -> Result<ExitCode> {
-        let args = ProbeArgs::from_arg_matches(cx.matches)?;
+        let args = cx.flags.of::<ProbeArgs>()?;
         let loaded = cx.component;
         let Some(export) = loaded.world.export_of(PING) else {
             println!(

@@ -1,0 +1,212 @@
+//! Composition at load time, with wac-graph (the library behind `wac` and Spin's middleware):
+//! middleware in front of a component (`--middleware`), and imports filled by other components
+//! (`--plug`, as `wac plug`). The result is one standard component, compiled and run like any
+//! other; `worldhost compose` writes it.
+
+use crate::WasmKind;
+use crate::kind::{read_wasm, shown};
+use anyhow::{Context as _, Result, bail};
+use std::path::{Path, PathBuf};
+use wac_graph::types::{Package, are_semver_compatible};
+use wac_graph::{CompositionGraph, EncodeOptions, NodeId, NodeKind, PackageId, Processor};
+
+/// The components to put around the one the user runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pieces {
+    /// `--middleware`: the first given is the outermost.
+    pub middleware: Vec<PathBuf>,
+    /// `--plug`: components whose exports fill the composed component's imports.
+    pub plugs: Vec<PathBuf>,
+}
+
+impl Pieces {
+    /// Whether there is nothing to compose.
+    pub fn is_empty(&self) -> bool {
+        self.middleware.is_empty() && self.plugs.is_empty()
+    }
+
+    /// Every file of the composition besides the component itself, in the order given.
+    pub fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.middleware.iter().chain(&self.plugs)
+    }
+}
+
+/// A piece read from its file.
+struct Piece {
+    shown: String,
+    id: PackageId,
+}
+
+/// The component of `path` (whose bytes are `binary`) with `pieces` composed around it: each
+/// middleware's imports that it also exports filled by the next component's exports (the
+/// component itself last), then the imports the plugs export filled by them. Every import no
+/// piece fills stays an import of the result (one import when several pieces import the same
+/// interface, at the highest compatible version).
+pub fn compose(path: &Path, kind: WasmKind, binary: Vec<u8>, pieces: &Pieces) -> Result<Vec<u8>> {
+    if kind == WasmKind::CoreModule {
+        bail!(
+            "`{}` is a core module; only components compose with `--middleware` and `--plug`",
+            shown(path)
+        );
+    }
+    let mut graph = CompositionGraph::new();
+    let app = register(&mut graph, &shown(path), binary)?;
+    let mut instance = graph.instantiate(app.id);
+    let mut next = app;
+    for path in pieces.middleware.iter().rev() {
+        let middleware = read(&mut graph, path, "--middleware")?;
+        instance = forward(&mut graph, &middleware, &next, instance)?;
+        next = middleware;
+    }
+    for name in exports(&graph, next.id) {
+        let export = graph.alias_instance_export(instance, &name)?;
+        graph.export(export, name)?;
+    }
+    let mut bytes = encode(&graph)?;
+    if !pieces.plugs.is_empty() {
+        let mut graph = CompositionGraph::new();
+        let socket = register(&mut graph, &shown(path), bytes)?;
+        let plugs = (pieces.plugs.iter())
+            .map(|path| read(&mut graph, path, "--plug"))
+            .collect::<Result<Vec<_>>>()?;
+        plug(&mut graph, &socket, &plugs)?;
+        bytes = encode(&graph)?;
+    }
+    Ok(bytes)
+}
+
+/// Reads the piece at `path`, given with `flag`: a component, not a module or an artifact.
+fn read(graph: &mut CompositionGraph, path: &Path, flag: &str) -> Result<Piece> {
+    let (binary, kind) = read_wasm(path).with_context(|| format!("`{flag} {}`", path.display()))?;
+    if kind == WasmKind::CoreModule {
+        bail!(
+            "`{flag} {}` is a core module; only components compose (make it one with \
+             `wasm-tools component new`)",
+            path.display()
+        );
+    }
+    register(graph, &shown(path), binary)
+}
+
+fn register(graph: &mut CompositionGraph, shown: &str, binary: Vec<u8>) -> Result<Piece> {
+    let name = format!("worldhost:piece{}", graph.packages().count());
+    let package = Package::from_bytes(&name, None, binary, graph.types_mut())
+        .with_context(|| format!("cannot read `{shown}` as a component"))?;
+    let id = graph.register_package(package)?;
+    Ok(Piece {
+        shown: shown.to_string(),
+        id,
+    })
+}
+
+fn exports(graph: &CompositionGraph, id: PackageId) -> Vec<String> {
+    graph.types()[graph[id].ty()]
+        .exports
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn imports(graph: &CompositionGraph, id: PackageId) -> Vec<String> {
+    graph.types()[graph[id].ty()]
+        .imports
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// Instantiates `middleware` with each import it also exports filled by `next`'s export of
+/// it (`next_instance`), and returns the middleware's instance.
+fn forward(
+    graph: &mut CompositionGraph,
+    middleware: &Piece,
+    next: &Piece,
+    next_instance: NodeId,
+) -> Result<NodeId> {
+    let own = exports(graph, middleware.id);
+    let forwarded: Vec<String> = (imports(graph, middleware.id).into_iter())
+        .filter(|import| own.iter().any(|e| are_semver_compatible(e, import)))
+        .collect();
+    if forwarded.is_empty() {
+        bail!(
+            "`--middleware {}` is not a middleware: it imports none of the interfaces it exports \
+             ({}); a middleware imports and exports the same interface (as \
+             `wasi:http/incoming-handler` or `wasi:http/handler`) and forwards to the next \
+             component's",
+            middleware.shown,
+            list(&own)
+        );
+    }
+    let offered = exports(graph, next.id);
+    let instance = graph.instantiate(middleware.id);
+    for import in &forwarded {
+        let Some(export) = offered.iter().find(|e| are_semver_compatible(e, import)) else {
+            bail!(
+                "`{}` exports no `{import}`, which the middleware `{}` forwards to; it exports {}",
+                next.shown,
+                middleware.shown,
+                list(&offered)
+            );
+        };
+        let alias = graph.alias_instance_export(next_instance, export)?;
+        graph
+            .set_instantiation_argument(instance, import, alias)
+            .with_context(|| {
+                format!(
+                    "the middleware `{}` cannot take `{}`'s `{export}` as its `{import}`",
+                    middleware.shown, next.shown
+                )
+            })?;
+    }
+    Ok(instance)
+}
+
+/// Fills `socket`'s imports with the plugs' exports, as `wac plug` does (a name, or one at a
+/// compatible version, whose type fits); a plug that fills nothing is an error that names it.
+fn plug(graph: &mut CompositionGraph, socket: &Piece, plugs: &[Piece]) -> Result<()> {
+    let ids = plugs.iter().map(|p| p.id).collect();
+    let wanted = imports(graph, socket.id);
+    let unused = |graph: &CompositionGraph| {
+        plugs.iter().find(|p| {
+            !graph.nodes().any(|node| {
+                matches!(node.kind(), NodeKind::Instantiation(_)) && node.package() == Some(p.id)
+            })
+        })
+    };
+    let result = wac_graph::plug(graph, ids, socket.id);
+    if let Some(unused) = unused(graph) {
+        bail!(
+            "`--plug {}` fills no import of `{}`: it exports {}, and `{}` imports {}",
+            unused.shown,
+            socket.shown,
+            list(&exports(graph, unused.id)),
+            socket.shown,
+            list(&wanted)
+        );
+    }
+    result.context("cannot plug the components together")
+}
+
+fn encode(graph: &CompositionGraph) -> Result<Vec<u8>> {
+    let options = EncodeOptions {
+        processor: Some(Processor {
+            name: "worldhost",
+            version: env!("CARGO_PKG_VERSION"),
+        }),
+        ..EncodeOptions::default()
+    };
+    graph
+        .encode(options)
+        .context("cannot encode the composed component")
+}
+
+fn list(names: &[String]) -> String {
+    match names {
+        [] => "nothing".into(),
+        names => names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
