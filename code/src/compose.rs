@@ -175,14 +175,27 @@ fn plug(graph: &mut CompositionGraph, socket: &Piece, plugs: &[Piece]) -> Result
     };
     let result = wac_graph::plug(graph, ids, socket.id);
     if let Some(unused) = unused(graph) {
-        bail!(
-            "`--plug {}` fills no import of `{}`: it exports {}, and `{}` imports {}",
-            unused.shown,
-            socket.shown,
-            list(&exports(graph, unused.id)),
-            socket.shown,
-            list(&wanted)
-        );
+        let offered = exports(graph, unused.id);
+        // An export of an imported interface that was not taken: its type does not fit.
+        let misfit = offered.iter().find_map(|export| {
+            let import = wanted.iter().find(|i| are_semver_compatible(export, i))?;
+            Some(format!(
+                "its `{export}` does not fit the `{import}` that `{}` imports (their types \
+                 differ: rebuild one against the other's WIT)",
+                socket.shown
+            ))
+        });
+        match misfit {
+            Some(misfit) => bail!("`--plug {}` fills no import: {misfit}", unused.shown),
+            None => bail!(
+                "`--plug {}` fills no import of `{}`: it exports {}, and `{}` imports {}",
+                unused.shown,
+                socket.shown,
+                list(&offered),
+                socket.shown,
+                list(&wanted)
+            ),
+        }
     }
     result.context("cannot plug the components together")
 }

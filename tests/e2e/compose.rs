@@ -148,3 +148,124 @@ fn pieces_that_do_not_fit_are_refused_by_name() {
         .code(1)
         .stderr_has("/nonexistent/plug.wasm");
 }
+
+#[test]
+pub(crate) fn http_deny() {
+    // The order of `--middleware` is the order a request meets them: the first is outermost.
+    let auth_first = Server::start(&[
+        "--middleware",
+        guest::HTTP_AUTH,
+        "--middleware",
+        guest::HTTP_DENY,
+        guest::HTTP_HELLO,
+    ]);
+    let deny_first = Server::start(&[
+        "--middleware",
+        guest::HTTP_DENY,
+        "--middleware",
+        guest::HTTP_AUTH,
+        guest::HTTP_HELLO,
+    ]);
+    assert_eq!(
+        get(&auth_first.url("/admin")),
+        (401, "unauthorized\n".into())
+    );
+    assert_eq!(get(&deny_first.url("/admin")), (403, "forbidden\n".into()));
+    for server in [&auth_first, &deny_first] {
+        assert_eq!(
+            get_with_token(&server.url("/admin"), "open-sesame"),
+            (403, "forbidden\n".into())
+        );
+        assert_eq!(
+            get_with_token(&server.url("/"), "open-sesame"),
+            (200, "Hello, world!\n".into())
+        );
+    }
+}
+
+#[test]
+pub(crate) fn p3_auth() {
+    // A WASI 0.3 middleware (`wasi:http/middleware`) in front of a 0.3 service, twice.
+    let server = Server::start(&[
+        "--middleware",
+        guest::P3_AUTH,
+        "--middleware",
+        guest::P3_AUTH,
+        guest::P3_SERVICE,
+    ]);
+    assert_eq!(get(&server.url("/")), (401, "unauthorized\n".into()));
+    // Fifty requests at once through the chain, each answered by the service.
+    let url = server.url("/slow?ms=50");
+    let answers: Vec<(u16, String)> = (0..50)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || get_with_token(&url, "open-sesame"))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let served = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(served, 50, "{answers:?}");
+    // Alone, it is named for what it is, instead of failing to link.
+    worldhost()
+        .args(["serve", guest::P3_AUTH])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("it is a middleware: it imports and exports `wasi:http/handler@0.3.0`");
+    worldhost()
+        .args(["inspect", guest::P3_AUTH])
+        .run()
+        .success()
+        .stdout_has("http-proxy   no: it is a middleware");
+    // A 0.2 middleware in front of a 0.3 service: both versions are named.
+    worldhost()
+        .args(["serve", "--middleware", guest::HTTP_AUTH, guest::P3_SERVICE])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("exports no `wasi:http/incoming-handler@0.2.12`")
+        .stderr_has("it exports `wasi:http/handler@0.3.0`");
+}
+
+#[test]
+pub(crate) fn host_misfit() {
+    // The right interface, another type: refused with both named.
+    worldhost()
+        .args(["run", "--plug", guest::HOST_MISFIT, "--invoke", "no-host()"])
+        .args([guest::INVOKE_IMPORT])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("fills no import: its `worldhost:test/host@0.1.0` does not fit");
+}
+
+#[test]
+fn a_plug_serves_the_repl_too() {
+    worldhost()
+        .args(["repl", "--plug", guest::HOST_PLUG, guest::INVOKE_IMPORT])
+        .stdin("call-host()\n")
+        .run()
+        .success()
+        .stdout_has("\"Hello from a plug!\"");
+}
+
+#[test]
+fn watch_reloads_when_a_middleware_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let middleware = dir.path().join("mw.wasm");
+    std::fs::copy(guest::HTTP_DENY, &middleware).unwrap();
+    let mut server = Server::start(&[
+        "--watch",
+        "--middleware",
+        middleware.to_str().unwrap(),
+        guest::HTTP_HELLO,
+    ]);
+    assert_eq!(get(&server.url("/")), (200, "Hello, world!\n".into()));
+    let next = dir.path().join("mw.next");
+    std::fs::copy(guest::HTTP_AUTH, &next).unwrap();
+    std::fs::rename(&next, &middleware).unwrap();
+    server.wait_for("--watch: reloaded");
+    assert_eq!(get(&server.url("/")), (401, "unauthorized\n".into()));
+}

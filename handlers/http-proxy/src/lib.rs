@@ -107,6 +107,25 @@ fn serves_p3(world: &World, settings: &Settings) -> bool {
     p3 && (settings.p3 || export_version(world, INCOMING_HANDLER, &["0.2"]).is_none())
 }
 
+/// Why a component that imports the handler interface it exports is not served alone: it is a
+/// middleware, which forwards to the component it is put in front of.
+fn middleware(world: &World) -> Option<String> {
+    let forwards = |interface: &str| {
+        let imported = (world.imports.iter()).any(|i| {
+            i.interface
+                .as_ref()
+                .is_some_and(|n| n.unversioned() == interface)
+        });
+        imported.then(|| world.export_of(interface)).flatten()
+    };
+    let export = forwards(HANDLER).or_else(|| forwards(INCOMING_HANDLER))?;
+    Some(format!(
+        "it is a middleware: it imports and exports `{}`; serve it in front of an app with \
+         `--middleware`",
+        export.name
+    ))
+}
+
 /// The `http-proxy` handler.
 pub struct HttpProxyHandler;
 
@@ -126,6 +145,9 @@ impl Handler for HttpProxyHandler {
     }
 
     fn claim(&self, world: &World, _asked: &Asked<'_>) -> Claim {
+        if let Some(middleware) = middleware(world) {
+            return Claim::No(middleware);
+        }
         let p3 = claim_export(world, HANDLER, &["0.3"]);
         if matches!(p3, Claim::Yes(_)) {
             return misshapen(world, HANDLER, "0.3", &P3_HANDLE).map_or(p3, Claim::No);

@@ -3,7 +3,7 @@
 //! open-sesame`, and forwards the others to the handler it imports (the app it is composed
 //! with), adding nothing; its own mark is `x-auth: checked` on the 401.
 
-wit_bindgen::generate!({ path: "wit", world: "auth", generate_all });
+wit_bindgen::generate!({ path: "wit", world: "middleware", generate_all });
 
 use exports::wasi::http::incoming_handler::Guest;
 use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
