@@ -211,14 +211,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk_command(url: str, duration: int, connections: int, threads: int = 2):
-    return ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{duration}s", url]
+def wrk_command(url: str, duration: int, connections: int, threads: int = 2, headers=()):
+    return ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
+            *[part for header in headers for part in ("-H", header)], url]
 
 
-def wrk(url: str, duration: int, connections: int, threads: int = 2) -> Wrk:
+def wrk(url: str, duration: int, connections: int, threads: int = 2, headers=()) -> Wrk:
     if not shutil.which("wrk"):
         sh("apt-get", "install", "-y", "-qq", "wrk")
-    out = subprocess.run(wrk_command(url, duration, connections, threads),
+    out = subprocess.run(wrk_command(url, duration, connections, threads, headers),
                          capture_output=True, text=True, check=True).stdout
     return Wrk(out)
 

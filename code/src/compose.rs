@@ -49,6 +49,7 @@ pub fn compose(path: &Path, kind: WasmKind, binary: Vec<u8>, pieces: &Pieces) ->
             shown(path)
         );
     }
+    let started = std::time::Instant::now();
     let mut graph = CompositionGraph::new();
     let app = register(&mut graph, &shown(path), binary)?;
     let mut instance = graph.instantiate(app.id);
@@ -72,6 +73,13 @@ pub fn compose(path: &Path, kind: WasmKind, binary: Vec<u8>, pieces: &Pieces) ->
         plug(&mut graph, &socket, &plugs)?;
         bytes = encode(&graph)?;
     }
+    tracing::info!(
+        middleware = pieces.middleware.len(),
+        plugs = pieces.plugs.len(),
+        bytes = bytes.len(),
+        ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+        "composed"
+    );
     Ok(bytes)
 }
 

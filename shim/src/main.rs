@@ -253,6 +253,20 @@ impl Run<'_> {
         }
         let flags = shlex::split(&flags)
             .with_context(|| format!("{OWN_PREFIX}FLAGS=`{flags}` has an unclosed quote"))?;
+        let composes = |flag: &String| {
+            ["--middleware", "--plug"].iter().any(|f| {
+                flag.strip_prefix(f)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+            })
+        };
+        if self.precompiled_here && flags.iter().any(composes) {
+            bail!(
+                "`--middleware` and `--plug` compose the component before it is compiled, and \
+                 this image's wasm layer was compiled ahead by the shim; put the component in \
+                 the image's root file system (with the middleware), or compose it into the \
+                 layer (`worldhost compose`)"
+            );
+        }
         argv.extend(flags.into_iter().map(OsString::from));
         argv.push(self.component.into());
         argv.extend(guest_args.map(OsString::from));
