@@ -464,3 +464,30 @@ impl Function {
         }
     }
 }
+
+/// The version at which the component exports `interface`, the first of `versions` (semver
+/// requirements, most wanted first) that one of its exports meets: a component that exports a
+/// world at two versions runs as the one its handler prefers.
+pub fn export_version<'w>(
+    world: &'w World,
+    interface: &str,
+    versions: &[&str],
+) -> Option<&'w semver::Version> {
+    export_at(world, interface, versions)?
+        .interface
+        .as_ref()?
+        .version
+        .as_ref()
+}
+
+/// The export of `interface` at that version ([`export_version`]): its functions, for a
+/// handler that checks what it will call.
+pub fn export_at<'w>(world: &'w World, interface: &str, versions: &[&str]) -> Option<&'w Item> {
+    versions.iter().find_map(|wanted| {
+        let wanted = semver::VersionReq::parse(&format!("~{wanted}")).ok()?;
+        world.exports_of(interface).find(|item| {
+            let version = item.interface.as_ref().and_then(|i| i.version.as_ref());
+            version.is_some_and(|v| wanted.matches(v))
+        })
+    })
+}

@@ -5,7 +5,7 @@
 use crate::engine::EnginePlan;
 use crate::load::Loaded;
 use crate::settings::Settings;
-use crate::world::{Item, WasmKind, World};
+use crate::world::{Item, WasmKind, World, export_version};
 use anyhow::{Result, anyhow};
 use clap::ArgMatches;
 use std::any::Any;
@@ -148,12 +148,9 @@ pub struct HandlerFlags(Vec<Flags>);
 impl HandlerFlags {
     /// Every handler's flags, from a command line that has them (`run`, `serve`, `repl`).
     pub fn parse(matches: &ArgMatches) -> Result<Self> {
-        let parsed = handlers().into_iter().map(|h| h.parse_flags(matches));
-        Ok(Self(
-            parsed
-                .filter_map(Result::transpose)
-                .collect::<Result<_>>()?,
-        ))
+        let all = handlers().into_iter();
+        let parsed = all.filter_map(|h| h.parse_flags(matches).transpose());
+        Ok(Self(parsed.collect::<Result<_>>()?))
     }
 
     /// The flags of type `A`, if the command line had them.
@@ -164,8 +161,8 @@ impl HandlerFlags {
     /// The flags of type `A`, which a run always has (every handler's flags are parsed).
     pub fn of<A: 'static>(&self) -> Result<&A> {
         let name = std::any::type_name::<A>();
-        self.get()
-            .ok_or_else(|| anyhow!("the command line was read without the flags {name}"))
+        let missing = || anyhow!("no flags {name} on this command line");
+        self.get().ok_or_else(missing)
     }
 }
 
@@ -227,31 +224,4 @@ pub fn claim_export(world: &World, interface: &str, versions: &[&str]) -> Claim 
         )),
         None => Claim::No(format!("its `{interface}` export has no version")),
     }
-}
-
-/// The version at which the component exports `interface`, the first of `versions` (semver
-/// requirements, most wanted first) that one of its exports meets: a component that exports a
-/// world at two versions runs as the one its handler prefers.
-pub fn export_version<'w>(
-    world: &'w World,
-    interface: &str,
-    versions: &[&str],
-) -> Option<&'w semver::Version> {
-    export_at(world, interface, versions)?
-        .interface
-        .as_ref()?
-        .version
-        .as_ref()
-}
-
-/// The export of `interface` at that version ([`export_version`]): its functions, for a
-/// handler that checks what it will call.
-pub fn export_at<'w>(world: &'w World, interface: &str, versions: &[&str]) -> Option<&'w Item> {
-    versions.iter().find_map(|wanted| {
-        let wanted = semver::VersionReq::parse(&format!("~{wanted}")).ok()?;
-        world.exports_of(interface).find(|item| {
-            let version = item.interface.as_ref().and_then(|i| i.version.as_ref());
-            version.is_some_and(|v| wanted.matches(v))
-        })
-    })
 }

@@ -23,7 +23,7 @@ pub use engine::EnginePlan;
 pub use guest::{Guest, GuestPre, block_on, runtime, within_timeout};
 pub use handler::{
     Asked, Claim, Flags, Handler, HandlerFlags, Registration, RunContext, UsageError, claim_export,
-    export_at, export_version, flags_of, handlers, strength,
+    flags_of, handlers, strength,
 };
 pub use host::Host;
 pub use linker::GuestLinker;
@@ -31,7 +31,7 @@ pub use load::Loaded;
 pub use outcome::{Cause, GuestExit};
 pub use prepare::{Prepared, RunRequest, prepare, with_concurrency};
 pub use settings::{Limits, Settings};
-pub use world::{Function, InterfaceName, Item, WasmKind, World};
+pub use world::{Function, InterfaceName, Item, WasmKind, World, export_at, export_version};
 pub use worldhost_code as code;
 pub use worldhost_code::{load, wit, world};
 

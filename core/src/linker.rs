@@ -249,12 +249,11 @@ fn is_provided(item: &Item, provided: &[String]) -> bool {
 /// them: the component a middleware forwards to, or a plug.
 pub fn unprovided(loaded: &Loaded, missing: &[&Item], provided: &str) -> String {
     let shown = worldhost_code::kind::shown(&loaded.path);
-    let names: Vec<String> = missing.iter().map(|i| format!("`{}`", i.name)).collect();
-    let exported = |i: &&&Item| {
-        (i.interface.as_ref())
-            .is_some_and(|name| loaded.world.export_of(&name.unversioned()).is_some())
-    };
-    let how = match missing.iter().find(exported) {
+    let names = (missing.iter().map(|i| format!("`{}`", i.name))).collect::<Vec<_>>();
+    let forwards = missing.iter().find(|i| {
+        (i.interface.as_ref()).is_some_and(|n| loaded.world.export_of(&n.unversioned()).is_some())
+    });
+    let how = match forwards {
         Some(item) => format!(
             "it exports `{}` too: it is a middleware, which forwards to another component's; \
              put it in front of one with `--middleware {shown} COMPONENT`",

@@ -66,9 +66,8 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
         // one first, without concurrency support and then with it (the artifact records
         // which it was compiled with; the command line may have fixed it).
         Some(_) if !settings.pieces.is_empty() => bail!(
-            "`{}` is a precompiled artifact, which cannot be composed; give `--middleware` and \
-             `--plug` the .wasm files, or compile the composition (`worldhost compile \
-             --middleware …`)",
+            "`{}` is a precompiled artifact, which cannot be composed; compose the .wasm files \
+             (`worldhost compile --middleware …` compiles the composition)",
             worldhost_code::kind::shown(path)
         ),
         Some(kind) => {

@@ -147,6 +147,30 @@ fn pieces_that_do_not_fit_are_refused_by_name() {
         .run()
         .code(1)
         .stderr_has("/nonexistent/plug.wasm");
+    // Machine code is no piece, `--allow-precompiled` or not; nor is a core module.
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("plug.cwasm");
+    let artifact = artifact.to_str().unwrap();
+    worldhost()
+        .args(["compile", guest::HOST_PLUG, "-o", artifact])
+        .run()
+        .success();
+    for allow in [&[][..], &["--allow-precompiled"][..]] {
+        worldhost()
+            .args(["run", "--plug", artifact, "--invoke", "call-host()"])
+            .args(allow)
+            .args([guest::INVOKE_IMPORT])
+            .run()
+            .code(1)
+            .one_paragraph_error()
+            .stderr_has("plug.cwasm");
+    }
+    worldhost()
+        .args(["run", "--plug", guest::EXIT_CODE_P1, guest::INVOKE_IMPORT])
+        .run()
+        .code(1)
+        .one_paragraph_error()
+        .stderr_has("is a core module; only components compose");
 }
 
 #[test]
