@@ -87,7 +87,7 @@ pub(crate) fn compose(matches: &ArgMatches) -> Result<ExitCode> {
     const COMPOSED: (&str, &str) = ("the composed component", "`-o`");
     check_replaceable(out, COMPOSED.0, COMPOSED.1)?;
     let (binary, kind) = read_wasm(path)?;
-    let composed = worldhost_core::code::compose::compose(path, kind, binary, &pieces)?;
+    let composed = worldhost_core::code::compose::compose(path, kind, binary, &pieces, None)?;
     write_file_atomically(out, &composed, COMPOSED.0, COMPOSED.1)
         .with_context(|| format!("cannot write `{}`", out.display()))?;
     tracing::info!(component = %out.display(), bytes = composed.len(), "written");

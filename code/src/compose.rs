@@ -4,6 +4,7 @@
 //! other; `worldhost compose` writes it.
 
 use crate::WasmKind;
+use crate::cache::Cache;
 use crate::kind::{read_wasm, shown};
 use anyhow::{Context as _, Result, bail};
 use std::path::{Path, PathBuf};
@@ -37,12 +38,25 @@ struct Piece {
     id: PackageId,
 }
 
+/// A piece's file, read: how it is named and its bytes.
+struct Read {
+    shown: String,
+    binary: Vec<u8>,
+}
+
 /// The component of `path` (whose bytes are `binary`) with `pieces` composed around it: each
 /// middleware's imports that it also exports filled by the next component's exports (the
 /// component itself last), then the imports the plugs export filled by them. Every import no
 /// piece fills stays an import of the result (one import when several pieces import the same
-/// interface, at the highest compatible version).
-pub fn compose(path: &Path, kind: WasmKind, binary: Vec<u8>, pieces: &Pieces) -> Result<Vec<u8>> {
+/// interface, at the highest compatible version). With a `cache`, a composition of the same
+/// inputs in the same order is taken from it instead of composed again.
+pub fn compose(
+    path: &Path,
+    kind: WasmKind,
+    binary: Vec<u8>,
+    pieces: &Pieces,
+    cache: Option<&Cache>,
+) -> Result<Vec<u8>> {
     if kind == WasmKind::CoreModule {
         bail!(
             "`{}` is a core module; only components compose with `--middleware` and `--plug`",
@@ -50,12 +64,22 @@ pub fn compose(path: &Path, kind: WasmKind, binary: Vec<u8>, pieces: &Pieces) ->
         );
     }
     let started = std::time::Instant::now();
+    let read_all = |paths: &[PathBuf], flag| -> Result<Vec<Read>> {
+        paths.iter().map(|path| read(path, flag)).collect()
+    };
+    let middleware = read_all(&pieces.middleware, "--middleware")?;
+    let plugs = read_all(&pieces.plugs, "--plug")?;
+    let key = key(&binary, &middleware, &plugs);
+    if let Some(bytes) = cache.and_then(|cache| cache.get_composed(&key)) {
+        tracing::info!(bytes = bytes.len(), "composition taken from the cache");
+        return Ok(bytes);
+    }
     let mut graph = CompositionGraph::new();
     let app = register(&mut graph, &shown(path), binary)?;
     let mut instance = graph.instantiate(app.id);
     let mut next = app;
-    for path in pieces.middleware.iter().rev() {
-        let middleware = read(&mut graph, path, "--middleware")?;
+    for read in middleware.into_iter().rev() {
+        let middleware = register(&mut graph, &read.shown, read.binary)?;
         instance = forward(&mut graph, &middleware, &next, instance)?;
         next = middleware;
     }
@@ -64,11 +88,11 @@ pub fn compose(path: &Path, kind: WasmKind, binary: Vec<u8>, pieces: &Pieces) ->
         graph.export(export, name)?;
     }
     let mut bytes = encode(&graph)?;
-    if !pieces.plugs.is_empty() {
+    if !plugs.is_empty() {
         let mut graph = CompositionGraph::new();
         let socket = register(&mut graph, &shown(path), bytes)?;
-        let plugs = (pieces.plugs.iter())
-            .map(|path| read(&mut graph, path, "--plug"))
+        let plugs = (plugs.into_iter())
+            .map(|read| register(&mut graph, &read.shown, read.binary))
             .collect::<Result<Vec<_>>>()?;
         plug(&mut graph, &socket, &plugs)?;
         bytes = encode(&graph)?;
@@ -80,11 +104,30 @@ pub fn compose(path: &Path, kind: WasmKind, binary: Vec<u8>, pieces: &Pieces) ->
         ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
         "composed"
     );
+    if let Some(cache) = cache {
+        cache.put_composed(&key, &bytes);
+    }
     Ok(bytes)
 }
 
+/// The key of a composition: every input's bytes, in their roles and order, and worldhost's
+/// version (whose composer made it).
+fn key(binary: &[u8], middleware: &[Read], plugs: &[Read]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"worldhost-composition1");
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    let pieces = (middleware.iter().map(|r| (b'm', &r.binary[..])))
+        .chain(plugs.iter().map(|r| (b'p', &r.binary[..])));
+    for (role, bytes) in std::iter::once((b'c', binary)).chain(pieces) {
+        hasher.update(&[role]);
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    format!("composed-{}", hasher.finalize().to_hex())
+}
+
 /// Reads the piece at `path`, given with `flag`: a component, not a module or an artifact.
-fn read(graph: &mut CompositionGraph, path: &Path, flag: &str) -> Result<Piece> {
+fn read(path: &Path, flag: &str) -> Result<Read> {
     let (binary, kind) = read_wasm(path).with_context(|| format!("`{flag} {}`", path.display()))?;
     if kind == WasmKind::CoreModule {
         bail!(
@@ -93,7 +136,10 @@ fn read(graph: &mut CompositionGraph, path: &Path, flag: &str) -> Result<Piece> 
             path.display()
         );
     }
-    register(graph, &shown(path), binary)
+    Ok(Read {
+        shown: shown(path),
+        binary,
+    })
 }
 
 fn register(graph: &mut CompositionGraph, shown: &str, binary: Vec<u8>) -> Result<Piece> {

@@ -91,7 +91,7 @@ pub fn prepare(request: &RunRequest<'_>) -> Result<Prepared> {
         None => {
             let (mut binary, kind) = read_wasm(path)?;
             if !settings.pieces.is_empty() {
-                binary = compose(path, kind, binary, &settings.pieces)?;
+                binary = compose(path, kind, binary, &settings.pieces, request.cache)?;
             }
             let guessed = || {
                 let sketch = World::sketch(&binary)?;

@@ -293,3 +293,64 @@ fn watch_reloads_when_a_middleware_changes() {
     server.wait_for("--watch: reloaded");
     assert_eq!(get(&server.url("/")), (401, "unauthorized\n".into()));
 }
+
+#[test]
+fn a_composition_is_kept_in_the_cache_by_its_inputs_and_their_order() {
+    let cache = tempfile::tempdir().unwrap();
+    let inspect = |pieces: &[&str]| {
+        let out = worldhost()
+            .env("XDG_CACHE_HOME", cache.path())
+            .args(["-v", "inspect"])
+            .args(pieces)
+            .args([guest::HTTP_HELLO])
+            .run();
+        out.success();
+        out.stderr
+    };
+    let order = [
+        "--middleware",
+        guest::HTTP_AUTH,
+        "--middleware",
+        guest::HTTP_DENY,
+    ];
+    let reversed = [
+        "--middleware",
+        guest::HTTP_DENY,
+        "--middleware",
+        guest::HTTP_AUTH,
+    ];
+    let first = inspect(&order);
+    assert!(
+        first.contains("composed") && !first.contains("from the cache"),
+        "{first}"
+    );
+    let again = inspect(&order);
+    assert!(
+        again.contains("composition taken from the cache"),
+        "{again}"
+    );
+    // Another order is another composition.
+    let other = inspect(&reversed);
+    assert!(!other.contains("from the cache"), "{other}");
+    // Without the cache, composed every time.
+    let uncached = worldhost()
+        .env("XDG_CACHE_HOME", cache.path())
+        .args(["-v", "inspect", "--no-cache"])
+        .args(order)
+        .args([guest::HTTP_HELLO])
+        .run();
+    uncached.success();
+    let uncached = uncached.stderr;
+    assert!(!uncached.contains("from the cache"), "{uncached}");
+}
+
+#[test]
+pub(crate) fn http_hello_024() {
+    // A middleware built against WASI 0.2.12 in front of an app built against 0.2.4: one track.
+    let server = Server::start(&["--middleware", guest::HTTP_AUTH, guest::HTTP_HELLO_024]);
+    assert_eq!(get(&server.url("/")), (401, "unauthorized\n".into()));
+    assert_eq!(
+        get_with_token(&server.url("/"), "open-sesame"),
+        (200, "Hello from WASI 0.2.4!\n".into())
+    );
+}

@@ -64,7 +64,9 @@ mod tested {
         alloc, echo_stdin, exit_code, hello, print_args, print_env, probe_export, read_file, spin,
         trap, write_file,
     };
-    pub(crate) use crate::compose::{host_misfit, host_plug, http_auth, http_deny, p3_auth};
+    pub(crate) use crate::compose::{
+        host_misfit, host_plug, http_auth, http_deny, http_hello_024, p3_auth,
+    };
     pub(crate) use crate::flags::{fetch, http_config, read_config};
     pub(crate) use crate::invoke::{invoke_calc, invoke_import};
     pub(crate) use crate::p3::{p3_both, p3_command, p3_invoke, p3_service};

@@ -67,6 +67,16 @@ pub(super) fn load(engine: &Engine, kind: WasmKind, key: &str, mut file: File) -
     }
 }
 
+/// The bytes kept in the open entry `file`, named `key` (a composition), checked.
+pub(super) fn read(key: &str, mut file: File) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    check_entry(&mut std::io::Cursor::new(&bytes), key)?;
+    bytes.truncate(bytes.len() - TRAILER_LEN);
+    let _ = file.set_modified(std::time::SystemTime::now());
+    Ok(bytes)
+}
+
 /// Checks an entry named `key`: an error if its trailer, length or hash do not check out (an
 /// entry of another key fails the hash). Reads it in blocks, hashing as it goes, without
 /// holding it whole.

@@ -167,6 +167,32 @@ impl Cache {
         }
     }
 
+    /// The component composed from the inputs whose key is `key` (composed by `--middleware` and `--plug`), if
+    /// a sound entry holds it; one that fails its check is removed.
+    pub fn get_composed(&self, key: &str) -> Option<Vec<u8>> {
+        let name = format!("{key}{SUFFIX}");
+        let file = self.dir.open_file(&name).ok().flatten()?;
+        match entry::read(&name, file) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                tracing::warn!("the cache entry `{name}` is not sound ({e:#}); removing it");
+                let _ = self.dir.remove(&name);
+                None
+            }
+        }
+    }
+
+    /// Keeps the composed component `bytes` under `key`. Failing to is a warning only.
+    pub fn put_composed(&self, key: &str, bytes: &[u8]) {
+        let name = format!("{key}{SUFFIX}");
+        let written = (self.dir)
+            .write_atomically(&name, PARTIAL, |file| entry::write(file, &name, bytes))
+            .and_then(|()| self.trim(&name));
+        if let Err(e) = written {
+            tracing::warn!("cannot keep the composition in the cache: {e:#}");
+        }
+    }
+
     /// Stores `code`, compiled from `source`, for the next run. Failing to is a warning only.
     pub fn put(&self, engine: &Engine, kind: WasmKind, source: &[u8], code: &Code) {
         let name = self.entry(engine, kind, source);
