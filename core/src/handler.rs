@@ -130,6 +130,17 @@ pub struct Asked<'a> {
     pub flags: &'a HandlerFlags,
 }
 
+/// The invoke handler's flags, filed as this type: preview1 reads them for `--invoke NAME`.
+#[derive(Clone, Debug, Default)]
+pub struct Calls {
+    /// Each `--invoke CALL`, in order.
+    pub calls: Vec<String>,
+    /// `--json`: results as JSON.
+    pub json: bool,
+    /// `--fail-on-err`: exit 1 at the first `err(…)`.
+    pub fail_on_err: bool,
+}
+
 /// One handler's flags, as its own type.
 pub type Flags = Box<dyn Any + Send + Sync>;
 

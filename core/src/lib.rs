@@ -22,8 +22,8 @@ pub mod telemetry;
 pub use engine::EnginePlan;
 pub use guest::{Guest, GuestPre, block_on, runtime, within_timeout};
 pub use handler::{
-    Asked, Claim, Flags, Handler, HandlerFlags, Registration, RunContext, UsageError, claim_export,
-    flags_of, handlers, strength,
+    Asked, Calls, Claim, Flags, Handler, HandlerFlags, Registration, RunContext, UsageError,
+    claim_export, flags_of, handlers, strength,
 };
 pub use host::Host;
 pub use linker::GuestLinker;

@@ -42,8 +42,7 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The code and the handler that runs it, the handler checked against the settings (a
-    /// key for components only refused for a module): what a run runs.
+    /// The code and its handler, checked against the settings (components-only keys): a run's.
     pub fn runnable(self, settings: &Settings) -> Result<(Loaded, Choice)> {
         let choice = self.choice?;
         settings.check_for(choice.handler.name(), self.loaded.world.kind)?;

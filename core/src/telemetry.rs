@@ -19,16 +19,6 @@ pub enum GuestFailure {
     Timeout,
 }
 
-impl GuestFailure {
-    /// The name in `error.type` and in the metric's attributes.
-    pub fn name(self) -> &'static str {
-        match self {
-            GuestFailure::Trap => "trap",
-            GuestFailure::Timeout => "timeout",
-        }
-    }
-}
-
 /// What the handlers report.
 pub trait Telemetry: Send + Sync {
     /// Links `span` to the trace the request's W3C `traceparent` header names, if any, or

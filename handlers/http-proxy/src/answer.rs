@@ -78,7 +78,11 @@ pub(crate) fn no_host() -> Response<HyperOutgoingBody> {
 
 /// Tells the request's span and the metrics that its guest failed.
 fn guest_failed(failure: GuestFailure) {
-    tracing::Span::current().record("error.type", failure.name());
+    let name = match failure {
+        GuestFailure::Trap => "trap",
+        GuestFailure::Timeout => "timeout",
+    };
+    tracing::Span::current().record("error.type", name);
     if let Some(telemetry) = worldhost_core::telemetry::get() {
         telemetry.guest_failed(failure);
     }

@@ -30,5 +30,5 @@ pub(crate) struct InvokeArgs {
 
 /// Whether `--invoke` was given (never under `inspect`, which has no handler flags).
 pub(crate) fn calls_given(asked: &worldhost_core::Asked<'_>) -> bool {
-    (asked.flags.get::<InvokeArgs>()).is_some_and(|args| !args.calls.is_empty())
+    (asked.flags.get::<worldhost_core::Calls>()).is_some_and(|args| !args.calls.is_empty())
 }

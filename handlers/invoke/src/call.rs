@@ -2,7 +2,6 @@
 //! is instantiated, so a typo in the third `--invoke` costs nothing; then they run in order on
 //! one instance and each result is printed in WAVE as soon as it is known.
 
-use crate::args::InvokeArgs;
 use crate::cli;
 use crate::example::{passable, suggestion};
 use crate::json::results_to_json;
@@ -15,7 +14,7 @@ use wasmtime::component::wasm_wave::parser::ParserError;
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::wasm_wave::wasm::DisplayFuncResults;
 use worldhost_core::output::write_stdout;
-use worldhost_core::{GuestLinker, Loaded, RunContext, block_on};
+use worldhost_core::{Calls, GuestLinker, Loaded, RunContext, block_on};
 
 /// A call ready to run: the function and its typed arguments.
 pub(crate) struct Prepared<'a> {
@@ -23,7 +22,7 @@ pub(crate) struct Prepared<'a> {
     params: Vec<Val>,
 }
 
-pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
+pub(crate) fn run(cx: RunContext<'_>, args: &Calls) -> Result<ExitCode> {
     let loaded = cx.component;
     let prepared = if !args.calls.is_empty() {
         args.calls
@@ -88,7 +87,7 @@ pub(crate) fn concurrent(loaded: &Loaded) -> bool {
 fn run_concurrent(
     cx: &RunContext<'_>,
     prepared: Vec<Prepared<'_>>,
-    args: &InvokeArgs,
+    args: &Calls,
 ) -> Result<ExitCode> {
     block_on(async {
         let mut guest = GuestLinker::new_async(cx)?.instantiate_async(()).await?;
@@ -114,7 +113,7 @@ fn run_concurrent(
 /// Prints a call's results, one line per call (a function without results included: `()` as
 /// wasmtime prints it, `null` in JSON); returns the exit status if the run ends here (stdout
 /// closed, or `--fail-on-err` and an `err(…)`).
-fn report(call: &Prepared<'_>, results: &[Val], args: &InvokeArgs) -> Result<Option<ExitCode>> {
+fn report(call: &Prepared<'_>, results: &[Val], args: &Calls) -> Result<Option<ExitCode>> {
     let line = if args.json {
         results_to_json(results).to_string()
     } else {

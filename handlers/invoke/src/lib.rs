@@ -1,8 +1,8 @@
 //! Calls a component's exported functions from the command line, as `wasmtime run --invoke`
 //! does: each `--invoke 'CALL'` is a WAVE function call, typed against the function's
-//! parameters; results are printed in WAVE. Several calls run in order on one instance. On a
-//! core module, `--invoke NAME` calls a bare export as wasmtime does (`module`), on an instance
-//! of the preview1 handler's.
+//! parameters; results are printed in WAVE. Several calls run in order on one instance. Its
+//! flags are filed as core's [`Calls`], which the preview1 handler reads for a core module's
+//! `--invoke NAME`.
 
 mod args;
 mod call;
@@ -10,14 +10,13 @@ mod cli;
 mod example;
 mod json;
 mod lookup;
-mod module;
 mod repl;
 
 use args::InvokeArgs;
-use clap::Args as _;
+use clap::{Args as _, FromArgMatches as _};
 use std::process::ExitCode;
 use worldhost_core::{
-    Asked, Claim, Flags, Handler, Registration, RunContext, WasmKind, World, flags_of, strength,
+    Asked, Calls, Claim, Flags, Handler, Registration, RunContext, WasmKind, World, strength,
 };
 
 /// Why neither the invoke nor the repl handler takes a core module, or a component without a
@@ -44,13 +43,12 @@ impl Handler for InvokeHandler {
     }
 
     fn claim(&self, world: &World, asked: &Asked<'_>) -> Claim {
-        if args::calls_given(asked) {
-            // The user asked for a call: whatever else the component exports; on a core
-            // module, wasmtime's form (`--invoke NAME`), whether or not it has a `_start`.
-            return Claim::Yes(strength::EXPLICIT);
-        }
         if world.kind == WasmKind::CoreModule {
             return Claim::No(CORE_MODULE.into());
+        }
+        if args::calls_given(asked) {
+            // The user asked for a call: whatever else the component exports.
+            return Claim::Yes(strength::EXPLICIT);
         }
         match example::suggestion(world) {
             // `worldhost run calc.wasm add 1 2`: a call spelled as a command line, unless a
@@ -66,15 +64,18 @@ impl Handler for InvokeHandler {
     }
 
     fn parse_flags(&self, matches: &clap::ArgMatches) -> anyhow::Result<Option<Flags>> {
-        flags_of::<InvokeArgs>(matches)
+        let args = InvokeArgs::from_arg_matches(matches)?;
+        let (calls, json, fail_on_err) = (args.calls, args.json, args.fail_on_err);
+        Ok(Some(Box::new(Calls {
+            calls,
+            json,
+            fail_on_err,
+        })))
     }
 
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
-        let args = cx.flags.of::<InvokeArgs>()?;
-        match cx.component.world.kind {
-            WasmKind::CoreModule => module::run(cx, args),
-            WasmKind::Component => call::run(cx, args),
-        }
+        let args = cx.flags.of::<Calls>()?;
+        call::run(cx, args)
     }
 }
 
@@ -121,7 +122,7 @@ impl Handler for ReplHandler {
     }
 
     fn run(&self, cx: RunContext<'_>) -> anyhow::Result<ExitCode> {
-        let args = cx.flags.of::<InvokeArgs>()?;
+        let args = cx.flags.of::<Calls>()?;
         repl::run(cx, args.json, args.fail_on_err)
     }
 }

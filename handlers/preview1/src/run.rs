@@ -31,7 +31,7 @@ fn parse_preload(value: &str) -> Result<(String, PathBuf), String> {
 
 /// The module of `cx`, instantiated with the shared settings and the `--preload` modules,
 /// and initialized if it is a reactor (`_initialize`), as wasmtime does: ready for a call.
-pub fn instantiate(cx: &RunContext<'_>) -> Result<ModuleGuest> {
+pub(crate) fn instantiate(cx: &RunContext<'_>) -> Result<ModuleGuest> {
     let args = cx.flags.of::<Preview1Args>()?;
     let mut guest = ModuleGuest::instantiate(cx, &args.preloads)?;
     if let Some(initialize) = guest.instance.get_func(&mut guest.store, "_initialize") {

@@ -1,19 +1,16 @@
 //! `--invoke NAME` on a core module, as wasmtime runs it: one call of a bare export, its
 //! arguments the words after the module (integers in decimal or `0x` hexadecimal, floats in
-//! decimal), its results printed one per line. The instance is the preview1 handler's, with
-//! its `--preload` modules.
+//! decimal), its results printed one per line. The flags are the invoke handler's, read as
+//! core's [`Calls`].
 
-use crate::args::InvokeArgs;
 use anyhow::{Result, bail};
 use std::process::ExitCode;
 use wasmtime::{Val, ValType};
-use worldhost_core::RunContext;
+use worldhost_core::{Calls, RunContext};
 
-pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
-    let name = match args.calls.as_slice() {
-        [name] => name,
-        [] => bail!("`--handler invoke` needs `--invoke NAME` for a core module's export"),
-        _ => bail!("a core module takes one `--invoke NAME` per run, as in wasmtime"),
+pub(crate) fn run(cx: RunContext<'_>, args: &Calls) -> Result<ExitCode> {
+    let [name] = args.calls.as_slice() else {
+        bail!("a core module takes one `--invoke NAME` per run, as in wasmtime");
     };
     for (given, flag) in [(args.json, "--json"), (args.fail_on_err, "--fail-on-err")] {
         if given {
@@ -25,7 +22,7 @@ pub(crate) fn run(cx: RunContext<'_>, args: &InvokeArgs) -> Result<ExitCode> {
     }
     // The words after the module are the call's arguments, not the guest's argv.
     let (loaded, words) = (cx.component, cx.args);
-    let mut guest = worldhost_handler_preview1::instantiate(&RunContext { args: &[], ..cx })?;
+    let mut guest = crate::run::instantiate(&RunContext { args: &[], ..cx })?;
     let Some(func) = guest.instance.get_func(&mut guest.store, name) else {
         bail!(
             "`--invoke {name}`: `{}` exports no function `{name}`; it exports {}",
